@@ -1,0 +1,264 @@
+"""Async client for the Ace Data Cloud platform API.
+
+One instance per process wraps one pooled `httpx.AsyncClient`; the platform token is passed
+per call because each Slack workspace has its own. GETs are retried on 429, 5xx, timeouts and
+connection failures with exponential backoff and full jitter, inside a total deadline the
+caller sets. The POST that changes state is never retried: a retry could repeat a change the
+first attempt already made, so the caller re-reads instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from .errors import (
+    AceDataError,
+    InvalidToken,
+    MalformedResponse,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from .models import Application, TokenOwner
+
+logger = logging.getLogger(__name__)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+DEFAULT_DEADLINE = 8.0
+ATTEMPT_TIMEOUT = 5.0
+MAX_ATTEMPTS = 3
+BACKOFF_BASE = 0.25
+PAGE_SIZE = 100
+MAX_PAGES = 50
+
+_RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
+_STATUS_ERRORS: dict[int, type[AceDataError]] = {
+    401: InvalidToken,
+    403: PermissionDenied,
+    404: NotFound,
+    429: RateLimited,
+}
+_DEFAULT_MESSAGES: dict[type[AceDataError], str] = {
+    InvalidToken: "The platform token was rejected",
+    PermissionDenied: "The platform token has no permission for this",
+    NotFound: "No such application",
+    RateLimited: "Too many requests",
+    UpstreamError: "Ace Data Cloud answered with an error",
+}
+
+
+class AceDataClient:
+    """Ace Data Cloud platform API. Use as an async context manager, or call `aclose()`."""
+
+    def __init__(
+        self,
+        base_url: str = "https://platform.acedata.cloud",
+        *,
+        http: httpx.AsyncClient | None = None,
+        attempt_timeout: float = ATTEMPT_TIMEOUT,
+        max_attempts: int = MAX_ATTEMPTS,
+        backoff_base: float = BACKOFF_BASE,
+    ) -> None:
+        self._api = base_url.rstrip("/") + "/api/v1"
+        self._http = http or httpx.AsyncClient(
+            headers={"accept": "application/json", "user-agent": "quota-bot"},
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+        )
+        self._attempt_timeout = attempt_timeout
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def get_application(
+        self, token: str, application_id: str, *, deadline: float = DEFAULT_DEADLINE
+    ) -> Application:
+        data = await self._get(token, f"/applications/{application_id}", deadline=deadline)
+        return _parse(Application, data)
+
+    async def set_allow_consume_global(
+        self, token: str, application_id: str, allow: bool, *, timeout: float = ATTEMPT_TIMEOUT
+    ) -> Application:
+        """Set the fallback flag to an explicit value. Sent once; never retried."""
+        path = f"/applications/{application_id}/update-allow-consume-global/"
+        response = await self._send(
+            "POST", token, path, json={"allow_consume_global": allow}, timeout=timeout
+        )
+        return _parse(Application, _json_or_raise(response))
+
+    async def iter_applications(
+        self, token: str, *, deadline: float = DEFAULT_DEADLINE, **filters: str
+    ) -> AsyncIterator[Application]:
+        """Every application of the token's account, following `limit`/`offset` pages."""
+        started = time.monotonic()
+        offset = 0
+        for _ in range(MAX_PAGES):
+            remaining = deadline - (time.monotonic() - started)
+            params = {"user_id": "me", "limit": str(PAGE_SIZE), "offset": str(offset), **filters}
+            data = await self._get(token, "/applications/", params=params, deadline=remaining)
+            if not isinstance(data, dict):
+                raise MalformedResponse("The application list was not an object")
+            items = data.get("items", data.get("results"))
+            if not isinstance(items, list):
+                raise MalformedResponse("The application list had no items")
+            for item in items:
+                yield _parse(Application, item)
+            offset += len(items)
+            count = data.get("count")
+            if not items or (isinstance(count, int) and offset >= count):
+                return
+
+    async def list_applications(
+        self, token: str, *, deadline: float = DEFAULT_DEADLINE, **filters: str
+    ) -> list[Application]:
+        return [app async for app in self.iter_applications(token, deadline=deadline, **filters)]
+
+    async def get_global_balance(
+        self, token: str, *, deadline: float = DEFAULT_DEADLINE
+    ) -> Application | None:
+        """The account's global balance (the `scope=Global` application), if it has one."""
+        async for app in self.iter_applications(
+            token, deadline=deadline, scope="Global", type="Usage"
+        ):
+            if app.is_global:
+                return app
+        return None
+
+    async def get_token_owner(
+        self, token: str, *, deadline: float = DEFAULT_DEADLINE
+    ) -> TokenOwner:
+        """Who owns `token`; the cheap way to check a token before storing it."""
+        return _parse(TokenOwner, await self._get(token, "/platform-tokens/me/", deadline=deadline))
+
+    async def _get(
+        self,
+        token: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        deadline: float,
+    ) -> Any:
+        started = time.monotonic()
+        last_error: AceDataError | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            remaining = deadline - (time.monotonic() - started)
+            if remaining <= 0:
+                break
+            try:
+                response = await self._send(
+                    "GET", token, path, params=params, timeout=min(self._attempt_timeout, remaining)
+                )
+                return _json_or_raise(response)
+            except (RateLimited, UpstreamError, UpstreamTimeout) as exc:
+                if isinstance(exc, UpstreamError) and exc.status_code not in _RETRYABLE_STATUS:
+                    raise
+                last_error = exc
+            if attempt < self._max_attempts:
+                delay = random.uniform(0, self._backoff_base * 2 ** (attempt - 1))
+                remaining = deadline - (time.monotonic() - started)
+                if delay >= remaining:
+                    break
+                logger.info("Retrying GET %s after %s (attempt %d)", path, last_error, attempt)
+                await asyncio.sleep(delay)
+        if last_error is None:
+            last_error = UpstreamTimeout("Ace Data Cloud did not answer in time")
+        raise last_error
+
+    async def _send(
+        self,
+        method: str,
+        token: str,
+        path: str,
+        *,
+        timeout: float,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> httpx.Response:
+        try:
+            return await self._http.request(
+                method,
+                self._api + path,
+                params=params,
+                json=json,
+                headers={"authorization": f"Bearer {token}"},
+                timeout=timeout,
+            )
+        except httpx.TimeoutException:
+            raise UpstreamTimeout("Ace Data Cloud did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise UpstreamTimeout(
+                f"Could not connect to Ace Data Cloud ({type(exc).__name__})"
+            ) from None
+
+
+def _json_or_raise(response: httpx.Response) -> Any:
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if response.is_success:
+        if body is None:
+            raise MalformedResponse(
+                "Ace Data Cloud answered with something that is not JSON",
+                status_code=response.status_code,
+            )
+        return body
+    error_class = _STATUS_ERRORS.get(response.status_code, UpstreamError)
+    message, code, trace_id = _error_details(body)
+    raise error_class(
+        message or _DEFAULT_MESSAGES[error_class],
+        status_code=response.status_code,
+        code=code,
+        trace_id=trace_id or response.headers.get("x-trace-id"),
+    )
+
+
+def _error_details(body: Any) -> tuple[str | None, str | None, str | None]:
+    """Read `{"error": {"code", "message"}, "trace_id"}` or `{"detail": ...}`."""
+    if not isinstance(body, dict):
+        return None, None, None
+    trace_id = body.get("trace_id")
+    error = body.get("error")
+    if isinstance(error, dict):
+        message, code = error.get("message"), error.get("code")
+    else:
+        message, code = body.get("detail"), None
+    return (
+        str(message)[:300] if message else None,
+        str(code)[:100] if code else None,
+        str(trace_id)[:100] if trace_id else None,
+    )
+
+
+def _parse(model: type[ModelT], data: Any) -> ModelT:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = sorted({".".join(str(p) for p in err["loc"]) or "body" for err in exc.errors()})
+        raise MalformedResponse(
+            f"Ace Data Cloud's answer was missing or had invalid fields: {', '.join(fields)}"
+        ) from None

@@ -1,0 +1,63 @@
+"""One exception hierarchy for everything that can go wrong talking to Ace Data Cloud.
+
+Messages carry the upstream's own words (never the token) and the trace id, so that a log
+line can be matched with the vendor's records.
+"""
+
+from __future__ import annotations
+
+
+class AceDataError(Exception):
+    """Base class: the call did not produce a usable answer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        trace_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.trace_id = trace_id
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status_code is not None:
+            parts.append(f"status={self.status_code}")
+        if self.code:
+            parts.append(f"code={self.code}")
+        if self.trace_id:
+            parts.append(f"trace_id={self.trace_id}")
+        return " ".join(parts)
+
+
+class InvalidToken(AceDataError):
+    """401: the token is wrong, revoked, or not a platform (account) token."""
+
+
+class PermissionDenied(AceDataError):
+    """403: the token may not see or change this application (or its quota is used up)."""
+
+
+class NotFound(AceDataError):
+    """404: no such application for this account."""
+
+
+class RateLimited(AceDataError):
+    """429: too many requests, still limited after retrying."""
+
+
+class UpstreamError(AceDataError):
+    """5xx or another unexpected status."""
+
+
+class UpstreamTimeout(AceDataError):
+    """No answer within the deadline the caller set (or the connection failed)."""
+
+
+class MalformedResponse(AceDataError):
+    """The answer was not JSON, or lacked fields the bot needs."""

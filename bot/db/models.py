@@ -1,0 +1,98 @@
+"""Typed declarative models. The schema itself changes only through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .crypto import EncryptedString
+from .types import UTCDateTime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Workspace(Base):
+    """A Slack workspace (team) and its Ace Data Cloud platform token."""
+
+    __tablename__ = "workspaces"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    acedata_token: Mapped[str | None] = mapped_column(EncryptedString())
+    acedata_token_last4: Mapped[str | None] = mapped_column(String(4))
+    acedata_account: Mapped[str | None] = mapped_column(String(255))
+    token_set_by: Mapped[str | None] = mapped_column(String(32))
+    token_set_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Alias(Base):
+    """A short name for an application, for one channel or (channel_id NULL) the workspace."""
+
+    __tablename__ = "aliases"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "name", name="uq_aliases_channel_name"),
+        Index(
+            "uq_aliases_workspace_name",
+            "team_id",
+            "name",
+            unique=True,
+            sqlite_where=text("channel_id IS NULL"),
+            postgresql_where=text("channel_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id", ondelete="CASCADE"))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(32))
+    application_id: Mapped[str] = mapped_column(String(36))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def is_workspace_wide(self) -> bool:
+        return self.channel_id is None
+
+
+class BotAdmin(Base):
+    """A user an admin made a bot admin (Slack workspace admins and owners are admins anyway)."""
+
+    __tablename__ = "bot_admins"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    added_by: Mapped[str] = mapped_column(String(32))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who did what: token changes, links, admin changes, fallback toggles."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_team_created", "team_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[str] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str | None] = mapped_column(String(32))
+    application_id: Mapped[str | None] = mapped_column(String(36))
+    before: Mapped[str | None] = mapped_column(String(64))
+    requested: Mapped[str | None] = mapped_column(String(64))
+    after: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    trace_id: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Domain services: aliases, workspaces and tokens, permissions, audit, quota. No Slack here."""

@@ -1,0 +1,53 @@
+"""Reading an application's quota together with the account's global balance."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from ..acedata import AceDataClient, AceDataError, Application
+from ..db.models import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuotaSnapshot:
+    """One application's quota as read at `as_of`; `global_balance` None if it was unreadable."""
+
+    application: Application
+    global_balance: Application | None
+    as_of: datetime
+
+    @property
+    def percent_left(self) -> Decimal | None:
+        total = self.application.remaining_amount + self.application.used_amount
+        if total <= 0:
+            return None
+        return self.application.remaining_amount * 100 / total
+
+
+async def read_quota(
+    client: AceDataClient, token: str, application_id: str, *, deadline: float
+) -> QuotaSnapshot:
+    """The application (errors propagate) and, alongside, the global balance (best effort)."""
+    global_balance = asyncio.create_task(_global_balance_or_none(client, token, deadline=deadline))
+    try:
+        application = await client.get_application(token, application_id, deadline=deadline)
+    except BaseException:
+        global_balance.cancel()
+        raise
+    return QuotaSnapshot(application, await global_balance, utcnow())
+
+
+async def _global_balance_or_none(
+    client: AceDataClient, token: str, *, deadline: float
+) -> Application | None:
+    try:
+        return await client.get_global_balance(token, deadline=deadline)
+    except AceDataError as exc:
+        logger.warning("Global balance unavailable: %s", exc)
+        return None

@@ -1,0 +1,1 @@
+"""Slack layer: parse, authorize, render. Domain work is delegated to bot.services."""

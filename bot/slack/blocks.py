@@ -1,0 +1,288 @@
+"""Every message and view the bot shows, as pure functions: data in, Block Kit out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from ..acedata import (
+    AceDataError,
+    Application,
+    InvalidToken,
+    MalformedResponse,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    UpstreamTimeout,
+)
+from ..services.quota import QuotaSnapshot
+from .parsing import USAGE
+from .text import escape
+
+Blocks = list[dict[str, Any]]
+MAX_SECTION_CHARS = 2900
+MAX_BLOCKS = 50
+
+TOKEN_MODAL_CALLBACK = "quota_token_modal"
+TOKEN_BLOCK = "token"
+TOKEN_ACTION = "token_input"
+TOKEN_CONSOLE_URL = "https://platform.acedata.cloud/console/platform-tokens"
+
+
+def amount(value: Decimal) -> str:
+    """Two decimals with thousands separators: 493.2210000000001 → 493.22."""
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
+
+
+def percent(value: Decimal | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+
+
+def slack_date(moment: datetime) -> str:
+    """A time every reader sees in their own time zone, with a UTC fallback."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
+
+
+def _blocks(*items: Any) -> Blocks:
+    return [item.to_dict() for item in items]
+
+
+def fallback_state(allow: bool | None) -> str:
+    return {True: "ON", False: "OFF", None: "unknown"}[allow]
+
+
+def quota_card(snapshot: QuotaSnapshot, alias: str | None) -> Blocks:
+    app = snapshot.application
+    title = f"{app.title} · {alias}" if alias else app.title
+    unit = escape(app.unit)
+    global_balance = (
+        f"{amount(snapshot.global_balance.remaining_amount)} {escape(snapshot.global_balance.unit)}"
+        if snapshot.global_balance
+        else "unavailable"
+    )
+    fields = [
+        f"*Remaining*\n{amount(app.remaining_amount)} {unit}",
+        f"*Used*\n{amount(app.used_amount)} {unit}",
+        f"*Left*\n{percent(snapshot.percent_left)}",
+        f"*Global fallback*\n{fallback_state(app.allow_consume_global)}",
+        f"*Global balance*\n{global_balance}",
+    ]
+    return _blocks(
+        HeaderBlock(text=PlainTextObject(text=title[:150], emoji=False)),
+        SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text=f"Application `{escape(app.id)}` · as of {slack_date(snapshot.as_of)}"
+                )
+            ]
+        ),
+    )
+
+
+def quota_card_text(snapshot: QuotaSnapshot, alias: str | None) -> str:
+    """The notification text that goes with a card."""
+    app = snapshot.application
+    name = escape(alias or app.title)
+    return f"{name}: {amount(app.remaining_amount)} {escape(app.unit)} left"
+
+
+@dataclass(frozen=True)
+class AliasLine:
+    name: str
+    workspace_wide: bool
+    application_id: str
+    application: Application | None
+    problem: str | None
+
+
+def alias_list(lines: Sequence[AliasLine], *, token_missing: bool) -> Blocks:
+    if not lines:
+        return _blocks(
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="No aliases are linked in this channel or workspace yet. An admin can "
+                    f"add one with `{USAGE['link']}`."
+                )
+            )
+        )
+    rendered = [_alias_line(line) for line in lines]
+    sections: list[str] = [""]
+    for line in rendered:
+        if len(sections[-1]) + len(line) + 1 > MAX_SECTION_CHARS:
+            sections.append("")
+        sections[-1] += line + "\n"
+    header = f"*Aliases here* ({len(lines)})"
+    notes = []
+    if token_missing:
+        notes.append(
+            "No Ace Data Cloud token is set, so quotas are not shown: an admin can "
+            "set one with `/quota token`."
+        )
+    notes.append("`/quota <alias>` shows the full card.")
+    items: list[Any] = [SectionBlock(text=MarkdownTextObject(text=header))]
+    items += [SectionBlock(text=MarkdownTextObject(text=text.rstrip())) for text in sections]
+    items = items[: MAX_BLOCKS - 1]
+    items.append(ContextBlock(elements=[MarkdownTextObject(text=" ".join(notes))]))
+    return _blocks(*items)
+
+
+def _alias_line(line: AliasLine) -> str:
+    scope = "workspace" if line.workspace_wide else "channel"
+    head = f"• *{escape(line.name)}* ({scope})"
+    if line.application is not None:
+        app = line.application
+        return (
+            f"{head} — {escape(app.title)}: {amount(app.remaining_amount)} {escape(app.unit)} left"
+        )
+    if line.problem is not None:
+        return f"{head} — `{escape(line.application_id)}`: {line.problem}"
+    return f"{head} — `{escape(line.application_id)}`"
+
+
+def usage_error(problem: str, usage: str | None) -> str:
+    text = f":warning: {problem}"
+    if usage:
+        text += f"\nUsage: `{usage}`"
+    return text + "\nType `/quota help` for every command."
+
+
+def help_blocks() -> Blocks:
+    lines = [
+        f"`{USAGE['list']}` or `/quota` — every alias visible here, with remaining quota",
+        f"`{USAGE['quota']}` — the quota card for one alias",
+        "`/quota &lt;application-id&gt;` — the card for a raw application ID (admins)",
+        f"`{USAGE['link']}` — link an alias in this channel (or the whole workspace) (admins)",
+        f"`{USAGE['unlink']}` — remove an alias (admins)",
+        f"`{USAGE['token']}` — set the workspace's Ace Data Cloud platform token (admins)",
+        f"`{USAGE['admins']}` — list, add or remove bot admins (changes: admins)",
+        f"`{USAGE['help']}` — this help",
+    ]
+    return _blocks(
+        SectionBlock(text=MarkdownTextObject(text="*Quota Bot for Ace Data Cloud*")),
+        SectionBlock(text=MarkdownTextObject(text="\n".join(lines))),
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(
+                    text="Aliases are 1 to 32 characters of a-z, 0-9, `-`, `_`, `.`. A channel "
+                    "alias shadows a workspace alias of the same name. Admins are Slack "
+                    "workspace admins and owners, plus the users listed by `/quota admins`."
+                )
+            ]
+        ),
+    )
+
+
+def admins_text(listed: Sequence[str]) -> str:
+    if not listed:
+        people = "No extra bot admins are listed."
+    else:
+        people = "Bot admins: " + ", ".join(f"<@{user_id}>" for user_id in listed) + "."
+    return (
+        f"{people} Slack workspace admins and owners are always bot admins. "
+        f"Change the list with `{USAGE['admins']}`."
+    )
+
+
+def token_modal() -> dict[str, Any]:
+    return View(
+        type="modal",
+        callback_id=TOKEN_MODAL_CALLBACK,
+        title=PlainTextObject(text="Ace Data Cloud token"),
+        submit=PlainTextObject(text="Check and save"),
+        close=PlainTextObject(text="Cancel"),
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text="Paste the workspace's *account (platform) token* from "
+                    f"<{TOKEN_CONSOLE_URL}|the Ace Data Cloud console>. It is checked with Ace "
+                    "Data Cloud, stored encrypted, and never shown again."
+                )
+            ),
+            InputBlock(
+                block_id=TOKEN_BLOCK,
+                label=PlainTextObject(text="Platform token"),
+                element=PlainTextInputElement(
+                    action_id=TOKEN_ACTION,
+                    placeholder=PlainTextObject(text="platform-v1-…"),
+                    max_length=200,
+                ),
+            ),
+        ],
+    ).to_dict()
+
+
+def token_saved_view(last4: str, account: str) -> dict[str, Any]:
+    return View(
+        type="modal",
+        callback_id=TOKEN_MODAL_CALLBACK + "_done",
+        title=PlainTextObject(text="Ace Data Cloud token"),
+        close=PlainTextObject(text="Done"),
+        blocks=[
+            SectionBlock(
+                text=MarkdownTextObject(
+                    text=f":white_check_mark: Saved the token ending in `{escape(last4)}` for "
+                    f"the Ace Data Cloud account *{escape(account)}*."
+                )
+            )
+        ],
+    ).to_dict()
+
+
+def upstream_problem(error: AceDataError, *, application_id: str, alias: str | None) -> str:
+    """One sentence for each way Ace Data Cloud can fail, with its own words where it gave any."""
+    target = f"*{escape(alias)}*" if alias else f"`{escape(application_id)}`"
+    said = f" Ace Data Cloud said: “{escape(error.message)}”." if error.status_code else ""
+    trace = f" (trace id `{escape(error.trace_id)}`)" if error.trace_id else ""
+    match error:
+        case InvalidToken():
+            text = (
+                "The Ace Data Cloud token for this workspace was rejected — an admin can set a "
+                "new one with `/quota token`."
+            )
+        case PermissionDenied():
+            text = (
+                f"The workspace's Ace Data Cloud token has no access to {target}'s application "
+                f"`{escape(application_id)}`.{said}"
+            )
+        case NotFound():
+            relink = (
+                f" An admin can re-link it: `/quota link {escape(alias)} &lt;application-id&gt;`."
+            )
+            text = (
+                f"Ace Data Cloud has no application `{escape(application_id)}` for this account."
+                + (relink if alias else "")
+            )
+        case RateLimited():
+            text = "Ace Data Cloud is rate-limiting requests right now; try again in a minute."
+        case UpstreamTimeout():
+            text = f"Ace Data Cloud did not answer in time for {target}; try again shortly."
+        case MalformedResponse():
+            text = (
+                f"Ace Data Cloud sent an answer for {target} that the bot could not read "
+                f"({escape(error.message)}). This has been logged."
+            )
+        case _:
+            status = f" (HTTP {error.status_code})" if error.status_code else ""
+            text = (
+                f"Ace Data Cloud had a problem answering for {target}{status}; try again "
+                f"shortly.{said}"
+            )
+    return f":warning: {text}{trace}"

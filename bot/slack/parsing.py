@@ -1,0 +1,214 @@
+"""The `/quota` grammar (design §2): command text in, a typed request or a UsageError out."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..services.aliases import (
+    looks_like_application_id,
+    normalize_alias,
+    normalize_application_id,
+)
+from ..services.errors import InvalidAlias, InvalidApplicationId
+from .text import escape, quote_input
+
+MAX_TEXT_LENGTH = 300
+WORKSPACE_FLAG = "--workspace"
+USER_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>")
+
+_FORMS = {
+    "list": "/quota list",
+    "quota": "/quota <alias>",
+    "link": "/quota link <alias> <application-id> [--workspace]",
+    "unlink": "/quota unlink <alias> [--workspace]",
+    "token": "/quota token",
+    "admins": "/quota admins [add|remove @user]",
+    "help": "/quota help",
+}
+# The right forms, escaped for mrkdwn (where `<alias>` would otherwise be a link).
+USAGE = {form: escape(text) for form, text in _FORMS.items()}
+
+
+class UsageError(Exception):
+    """The text does not fit the grammar; `usage` is the form that would have."""
+
+    def __init__(self, problem: str, usage: str | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.usage = usage
+
+
+@dataclass(frozen=True)
+class ListAliases:
+    pass
+
+
+@dataclass(frozen=True)
+class ShowAlias:
+    alias: str
+
+
+@dataclass(frozen=True)
+class ShowApplication:
+    application_id: str
+
+
+@dataclass(frozen=True)
+class LinkAlias:
+    alias: str
+    application_id: str
+    workspace: bool
+
+
+@dataclass(frozen=True)
+class UnlinkAlias:
+    alias: str
+    workspace: bool
+
+
+@dataclass(frozen=True)
+class SetToken:
+    pass
+
+
+@dataclass(frozen=True)
+class ListAdmins:
+    pass
+
+
+@dataclass(frozen=True)
+class ChangeAdmin:
+    user_id: str
+    add: bool
+
+
+@dataclass(frozen=True)
+class ShowHelp:
+    pass
+
+
+@dataclass(frozen=True)
+class NotAvailableYet:
+    feature: str
+
+
+QuotaRequest = (
+    ListAliases
+    | ShowAlias
+    | ShowApplication
+    | LinkAlias
+    | UnlinkAlias
+    | SetToken
+    | ListAdmins
+    | ChangeAdmin
+    | ShowHelp
+    | NotAvailableYet
+)
+
+
+def parse(text: str) -> QuotaRequest:
+    if len(text) > MAX_TEXT_LENGTH:
+        raise UsageError(
+            f"That is {len(text):,} characters; no /quota command is longer than "
+            f"{MAX_TEXT_LENGTH}.",
+            USAGE["help"],
+        )
+    words = text.split()
+    if not words:
+        return ListAliases()
+    head, args = words[0].lower(), words[1:]
+    match head:
+        case "list":
+            _no_more(args, "list")
+            return ListAliases()
+        case "help":
+            return ShowHelp()
+        case "token":
+            _no_more(args, "token")
+            return SetToken()
+        case "link":
+            return _link(args)
+        case "unlink":
+            return _unlink(args)
+        case "admins":
+            return _admins(args)
+        case "digest" | "alert" | "audit":
+            return NotAvailableYet(head)
+    _no_more(args, "quota")
+    if looks_like_application_id(words[0]):
+        return ShowApplication(_application_id(words[0]))
+    return ShowAlias(_alias(words[0], "quota"))
+
+
+def _no_more(args: list[str], form: str) -> None:
+    if args:
+        raise UsageError(f"Unexpected extra text: `{quote_input(' '.join(args))}`.", USAGE[form])
+
+
+def _alias(raw: str, form: str) -> str:
+    try:
+        return normalize_alias(raw)
+    except InvalidAlias as exc:
+        raise UsageError(
+            f"`{quote_input(raw)}` is not a valid alias: {exc.reason}.", USAGE[form]
+        ) from None
+
+
+def _application_id(raw: str) -> str:
+    try:
+        return normalize_application_id(raw)
+    except InvalidApplicationId:
+        raise UsageError(
+            f"`{quote_input(raw)}` is not an application ID. It looks like "
+            "`107f8d0f-e465-4a7e-a49e-d633d26f7aa2`; copy it from "
+            "https://platform.acedata.cloud/console/applications.",
+            USAGE["link"],
+        ) from None
+
+
+def _split_flag(args: list[str]) -> tuple[list[str], bool]:
+    flags = [arg for arg in args if arg.startswith("--")]
+    unknown = [flag for flag in flags if flag.lower() != WORKSPACE_FLAG]
+    if unknown:
+        raise UsageError(
+            f"Unknown option `{quote_input(unknown[0])}`; the only option is `{WORKSPACE_FLAG}`."
+        )
+    if len(flags) > 1:
+        raise UsageError(f"`{WORKSPACE_FLAG}` was given more than once.")
+    return [arg for arg in args if not arg.startswith("--")], bool(flags)
+
+
+def _link(args: list[str]) -> LinkAlias:
+    positional, workspace = _split_flag(args)
+    if len(positional) != 2:
+        problem = "Missing" if len(positional) < 2 else "Too many"
+        raise UsageError(f"{problem} arguments for `link`.", USAGE["link"])
+    return LinkAlias(
+        _alias(positional[0], "link"), _application_id(positional[1]), workspace=workspace
+    )
+
+
+def _unlink(args: list[str]) -> UnlinkAlias:
+    positional, workspace = _split_flag(args)
+    if len(positional) != 1:
+        problem = "Missing the alias" if not positional else "Too many arguments"
+        raise UsageError(f"{problem} for `unlink`.", USAGE["unlink"])
+    return UnlinkAlias(_alias(positional[0], "unlink"), workspace=workspace)
+
+
+def _admins(args: list[str]) -> ListAdmins | ChangeAdmin:
+    if not args:
+        return ListAdmins()
+    verb = args[0].lower()
+    if verb not in {"add", "remove"} or len(args) != 2:
+        raise UsageError(
+            "`admins` takes `add @user` or `remove @user`, or nothing.", USAGE["admins"]
+        )
+    mention = USER_MENTION.fullmatch(args[1])
+    if mention is None:
+        raise UsageError(
+            f"`{quote_input(args[1])}` is not a user mention; type @ and pick the person.",
+            USAGE["admins"],
+        )
+    return ChangeAdmin(mention.group(1), add=verb == "add")

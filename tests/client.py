@@ -1,0 +1,212 @@
+"""Test-side helpers: a client that signs requests the way Slack does, and Ace Data Cloud data."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import respx
+from slack_sdk.signature import SignatureVerifier
+
+from bot.config import Settings
+from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+
+from .slack_server import TEAM_ID, SlackServer
+
+ACEDATA_API = "https://acedata.test/api/v1"
+ADMIN = "UADMIN"
+MEMBER = "UMEMBER"
+LISTED_ADMIN = "ULISTED"
+CHANNEL = "C0001"
+OTHER_CHANNEL = "C0002"
+APP_ID = "107f8d0f-e465-4a7e-a49e-d633d26f7aa2"
+OTHER_APP_ID = "2b7c1d3e-0f4a-4b5c-8d6e-7f8091a2b3c4"
+GLOBAL_APP_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+TOKEN_OWNER = {"id": "u-1", "username": "acme-ops", "email": "ops@acme.test", "nickname": "Ops"}
+PLATFORM_TOKEN = "platform-v1-" + "5b8fbef60bc547098034db3e9f36a623731c490abe854f72972a0a3473b4c56b"
+
+_keys = itertools.count(1)
+
+
+def application(
+    app_id: str = APP_ID,
+    *,
+    remaining: Any = 493.2210000000001,
+    used: Any = 21.778999999999996,
+    allow: bool = False,
+    title: str = "Midjourney",
+    scope: str = "Individual",
+) -> dict[str, Any]:
+    return {
+        "id": app_id,
+        "service_id": "d87e5e99-b797-4ade-9e73-b896896b0461",
+        "service": {"id": "d87e5e99", "title": title, "alias": title.lower(), "unit": "Credits"},
+        "user_id": "b87f67c1-b04f-4332-99a1-7a5e651331c6",
+        "type": "Usage",
+        "scope": scope,
+        "remaining_amount": remaining,
+        "used_amount": used,
+        "allow_consume_global": allow,
+        "expired_at": None,
+        "created_at": "2024-05-30T14:41:20.052849Z",
+        "updated_at": "2024-08-16T07:51:15.603207Z",
+        "tags": None,
+    }
+
+
+def mock_quota(
+    router: respx.MockRouter, app_id: str = APP_ID, *, global_remaining: Any = 1234.5, **fields: Any
+) -> respx.Route:
+    """The application and the account's global balance, as Ace Data Cloud would answer."""
+    router.get("/applications/", params__contains={"scope": "Global"}).respond(
+        json={
+            "count": 1,
+            "items": [application(GLOBAL_APP_ID, remaining=global_remaining, scope="Global")],
+        }
+    )
+    return router.get(f"/applications/{app_id}").respond(json=application(app_id, **fields))
+
+
+async def set_platform_token(
+    bot: BotClient, acedata: respx.MockRouter, token: str = PLATFORM_TOKEN, *, user: str = ADMIN
+) -> dict[str, Any]:
+    """Do what an admin does: `/quota token`, paste the token into the modal, submit."""
+    acedata.get("/platform-tokens/me/").respond(json=TOKEN_OWNER)
+    opened = len(bot.slack.calls_to("views.open"))
+    reply = await bot.quota("token", user=user, expect_reply=False)
+    assert reply is None
+    await bot.slack.wait_for_call("views.open", count=opened + 1)
+    return await bot.submit_view(
+        TOKEN_MODAL_CALLBACK, {TOKEN_BLOCK: {TOKEN_ACTION: token_value(token)}}, user=user
+    )
+
+
+def token_value(token: str) -> dict[str, str]:
+    return {"type": "plain_text_input", "value": token}
+
+
+@dataclass
+class Reply:
+    """What the user sees: the ack body, or the first message posted to the response_url."""
+
+    body: dict[str, Any]
+    via_ack: bool
+
+    @property
+    def response_type(self) -> str:
+        return self.body.get("response_type", "ephemeral")
+
+    @property
+    def mrkdwn(self) -> list[str]:
+        """The texts of the message's mrkdwn objects (the ones Slack parses for mentions)."""
+        return _texts(self.body.get("blocks") or [], only_mrkdwn=True)
+
+    @property
+    def text(self) -> str:
+        """All text of the message and its blocks, joined."""
+        parts = [str(self.body.get("text") or "")]
+        parts += _texts(self.body.get("blocks") or [])
+        return "\n".join(parts)
+
+
+def _texts(value: Any, *, only_mrkdwn: bool = False) -> list[str]:
+    if isinstance(value, dict):
+        wanted = not only_mrkdwn or value.get("type") == "mrkdwn"
+        found = [value["text"]] if wanted and isinstance(value.get("text"), str) else []
+        return found + [t for item in value.values() for t in _texts(item, only_mrkdwn=only_mrkdwn)]
+    if isinstance(value, list):
+        return [t for item in value for t in _texts(item, only_mrkdwn=only_mrkdwn)]
+    return []
+
+
+class BotClient:
+    def __init__(self, base_url: str, secret: str, slack: SlackServer, settings: Settings):
+        self.base_url = base_url
+        self.slack = slack
+        self.settings = settings
+        self._verifier = SignatureVerifier(secret)
+        self._http = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        await self._http.close()
+
+    def signed_headers(self, body: str, *, timestamp: int | None = None) -> dict[str, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        return {
+            "x-slack-request-timestamp": ts,
+            "x-slack-signature": self._verifier.generate_signature(timestamp=ts, body=body),
+        }
+
+    async def post(self, body: str, headers: dict[str, str], content_type: str) -> tuple[int, str]:
+        async with self._http.post(
+            self.base_url + "/slack/events",
+            data=body.encode(),
+            headers={**headers, "content-type": content_type},
+        ) as response:
+            return response.status, await response.text()
+
+    async def post_form(self, fields: dict[str, str], **sign: Any) -> tuple[int, str]:
+        body = urlencode(fields)
+        return await self.post(body, self.signed_headers(body, **sign), FORM)
+
+    def command_fields(self, text: str, *, user: str, channel: str = CHANNEL) -> dict[str, str]:
+        key = f"cmd{next(_keys)}"
+        return {
+            "token": "legacy",
+            "team_id": TEAM_ID,
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "ops",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/quota",
+            "text": text,
+            "api_app_id": "A0001",
+            "is_enterprise_install": "false",
+            "response_url": self.slack.response_url(key),
+            "trigger_id": f"trigger.{key}",
+        }
+
+    async def quota(
+        self, text: str, *, user: str, channel: str = CHANNEL, expect_reply: bool = True
+    ) -> Reply | None:
+        """Run `/quota <text>` and return what the user sees first."""
+        fields = self.command_fields(text, user=user, channel=channel)
+        status, body = await self.post_form(fields)
+        assert status == 200, body
+        if body:
+            return Reply(json.loads(body), via_ack=True)
+        if not expect_reply:
+            return None
+        key = fields["response_url"].rsplit("/", 1)[1]
+        return Reply(await self.slack.wait_for_response(key), via_ack=False)
+
+    async def submit_view(
+        self, callback_id: str, values: dict[str, dict[str, Any]], *, user: str
+    ) -> dict[str, Any]:
+        payload = {
+            "type": "view_submission",
+            "team": {"id": TEAM_ID, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "api_app_id": "A0001",
+            "trigger_id": "trigger.view",
+            "view": {
+                "id": "V0001",
+                "type": "modal",
+                "callback_id": callback_id,
+                "private_metadata": "",
+                "blocks": [],
+                "state": {"values": values},
+            },
+        }
+        status, body = await self.post_form({"payload": json.dumps(payload)})
+        assert status == 200, body
+        return json.loads(body) if body else {}
+
+
+FORM = "application/x-www-form-urlencoded"

@@ -1,0 +1,152 @@
+"""Fixtures: a real database (SQLite, or PostgreSQL via TEST_DATABASE_URL), the bot served by
+uvicorn on a local port, a local Slack server, and Ace Data Cloud mocked with respx."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import respx
+import uvicorn
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, create_engine, text
+
+from bot.config import Settings
+from bot.db.migrate import upgrade_to_head
+from bot.db.models import Base
+from bot.web import create_web_app
+
+from .client import ACEDATA_API, ADMIN, LISTED_ADMIN, MEMBER, BotClient
+from .slack_server import SlackServer
+
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-test-bot-token-4f1c2b"
+ACEDATA_BASE = "https://acedata.test"
+
+
+def _sync_url(url: str) -> str:
+    """The same database through a synchronous driver (psycopg serves both)."""
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate once per session: PostgreSQL from a clean schema, SQLite into a template file."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        engine = create_engine(_sync_url(url))
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        upgrade_to_head(url)
+        yield url
+        return
+    template = tmp_path_factory.mktemp("db") / "template.db"
+    upgrade_to_head(f"sqlite:///{template}")
+    yield str(template)
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database for one test."""
+    if "://" in migrated_database:
+        engine = create_engine(_sync_url(migrated_database))
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        with engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        engine.dispose()
+        yield migrated_database
+        return
+    path = tmp_path / "quota-bot.db"
+    shutil.copyfile(migrated_database, path)
+    yield f"sqlite:///{path}"
+
+
+@pytest.fixture
+def encryption_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[SlackServer]:
+    server = SlackServer(
+        users={
+            ADMIN: {"name": "alice", "is_admin": True},
+            MEMBER: {"name": "bob"},
+            LISTED_ADMIN: {"name": "carol"},
+        }
+    )
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+def acedata() -> Iterator[respx.MockRouter]:
+    with respx.mock(base_url=ACEDATA_API, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, object]:
+    """Extra settings for one test; override with `@pytest.mark.parametrize`."""
+    return {}
+
+
+@pytest.fixture
+def settings(
+    database_url: str,
+    slack: SlackServer,
+    encryption_key: str,
+    settings_overrides: dict[str, object],
+) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_bot_token=BOT_TOKEN,
+        slack_api_url=slack.api_url,
+        acedata_base_url=ACEDATA_BASE,
+        encryption_key=encryption_key,
+        **settings_overrides,
+    )
+
+
+@pytest.fixture
+async def bot(
+    settings: Settings, slack: SlackServer, acedata: respx.MockRouter
+) -> AsyncIterator[BotClient]:
+    """The real ASGI app under uvicorn on a loopback port, and a client that signs like Slack."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_web_app(settings), log_config=None, lifespan="on", access_log=False)
+    )
+    serving = asyncio.create_task(server.serve(sockets=[listener]))
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.01)
+    client = BotClient(f"http://127.0.0.1:{port}", SIGNING_SECRET, slack, settings)
+    try:
+        yield client
+    finally:
+        await client.close()
+        server.should_exit = True
+        await serving
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    """A synchronous engine on the test database, for asserting what was stored."""
+    engine = create_engine(_sync_url(database_url))
+    yield engine
+    engine.dispose()

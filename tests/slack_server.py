@@ -1,0 +1,122 @@
+"""A small local Slack Web API (and response_url) server, as bolt-python's own tests use.
+
+It records every call so tests can assert what the bot said, where, and to whom.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT_USER_ID = "UBOT"
+TEAM_ID = "T0001"
+
+
+@dataclass
+class Call:
+    method: str
+    data: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class SlackServer:
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    _runner: web.AppRunner | None = None
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    port: int = 0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, key: str) -> str:
+        return f"http://127.0.0.1:{self.port}/response/{key}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{key}", self._response)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    async def wait_for_response(self, key: str, timeout: float = 10.0) -> dict[str, Any]:
+        """The first message posted to the response_url named `key`."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: bool(self.responses.get(key))), timeout
+            )
+        return self.responses[key][0]
+
+    async def wait_for_call(self, method: str, *, count: int = 1, timeout: float = 10.0) -> Call:
+        """The `count`-th call to `method`, once it has arrived."""
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len(self.calls_to(method)) >= count), timeout
+            )
+        return self.calls_to(method)[count - 1]
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        data: dict[str, Any] = dict(request.query)
+        if request.can_read_body:
+            if request.content_type == "application/json":
+                data.update(await request.json())
+            else:
+                data.update(await request.post())
+        self.calls.append(Call(method, data, dict(request.headers)))
+        await self._notify()
+        if method in self.failures:
+            return web.json_response({"ok": False, "error": self.failures[method]})
+        return web.json_response(self._answer(method, data))
+
+    def _answer(self, method: str, data: dict[str, Any]) -> dict[str, Any]:
+        match method:
+            case "auth.test":
+                return {
+                    "ok": True,
+                    "team_id": TEAM_ID,
+                    "user_id": BOT_USER_ID,
+                    "bot_id": "B0001",
+                    "team": "Acme",
+                    "url": "https://acme.slack.com/",
+                }
+            case "users.info":
+                user = self.users.get(str(data.get("user")))
+                if user is None:
+                    return {"ok": False, "error": "user_not_found"}
+                return {"ok": True, "user": {"id": data["user"], **user}}
+            case "views.open":
+                view = data.get("view")
+                view = json.loads(view) if isinstance(view, str) else view
+                return {"ok": True, "view": {"id": "V0001", **(view or {})}}
+            case "chat.postMessage" | "chat.update" | "chat.postEphemeral":
+                return {"ok": True, "channel": data.get("channel"), "ts": "1700000000.000200"}
+        return {"ok": True}
+
+    async def _response(self, request: web.Request) -> web.Response:
+        key = request.match_info["key"]
+        self.responses.setdefault(key, []).append(await request.json())
+        await self._notify()
+        return web.Response(text="ok")

@@ -1,0 +1,195 @@
+"""Admin links an alias; any member's `/quota <alias>` shows the live quota card."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import respx
+from sqlalchemy import Engine, text
+
+from .client import (
+    ADMIN,
+    APP_ID,
+    GLOBAL_APP_ID,
+    MEMBER,
+    OTHER_APP_ID,
+    OTHER_CHANNEL,
+    BotClient,
+    PLATFORM_TOKEN,
+    set_platform_token,
+    mock_quota,
+)
+
+
+async def test_member_sees_card_for_alias_an_admin_linked(
+    bot: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata)
+    linked = await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    assert linked.response_type == "ephemeral"
+    assert "*prod* now points to Midjourney" in linked.text
+
+    card = await bot.quota("prod", user=MEMBER)
+
+    assert card.response_type == "in_channel"
+    assert "Midjourney · prod" in card.text
+    assert "493.22 Credits" in card.text
+    assert "493.221" not in card.text
+    assert "21.78 Credits" in card.text
+    assert "95.8%" in card.text  # 493.221 / (493.221 + 21.779)
+    assert "*Global fallback*\nOFF" in card.text
+    assert "*Global balance*\n1,234.50 Credits" in card.text
+    assert "as of <!date^" in card.text
+    request = acedata.calls.last.request
+    assert request.headers["authorization"].startswith("Bearer platform-v1-")
+    assert request.headers["accept"] == "application/json"
+
+
+async def test_amounts_sent_as_strings_are_read(bot: BotClient, acedata: respx.MockRouter) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata, remaining="50.00", used="150.00", allow=True, global_remaining="7")
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+
+    card = await bot.quota("prod", user=MEMBER)
+
+    assert "50.00 Credits" in card.text
+    assert "150.00 Credits" in card.text
+    assert "25.0%" in card.text
+    assert "*Global fallback*\nON" in card.text
+    assert "*Global balance*\n7.00 Credits" in card.text
+
+
+async def test_card_still_shows_when_global_balance_is_unreadable(
+    bot: BotClient, acedata: respx.MockRouter
+) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata)
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    acedata.get("/applications/", params__contains={"scope": "Global"}).respond(500)
+
+    card = await bot.quota("prod", user=MEMBER)
+
+    assert card.response_type == "in_channel"
+    assert "493.22 Credits" in card.text
+    assert "*Global balance*\nunavailable" in card.text
+
+
+async def test_channel_alias_shadows_workspace_alias(
+    bot: BotClient, acedata: respx.MockRouter
+) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata, APP_ID, title="Midjourney")
+    mock_quota(acedata, OTHER_APP_ID, title="Suno", remaining=10)
+    await bot.quota(f"link prod {APP_ID} --workspace", user=ADMIN)
+    await bot.quota(f"link prod {OTHER_APP_ID}", user=ADMIN)
+    await bot.quota(f"link music {OTHER_APP_ID} --workspace", user=ADMIN)
+
+    here = await bot.quota("prod", user=MEMBER)
+    elsewhere = await bot.quota("prod", user=MEMBER, channel=OTHER_CHANNEL)
+
+    assert "Suno · prod" in here.text
+    assert "Midjourney · prod" in elsewhere.text
+
+    listing = await bot.quota("", user=MEMBER)
+    assert listing.response_type == "ephemeral"
+    assert "*music* (workspace) — Suno: 10.00 Credits left" in listing.text
+    assert "*prod* (channel) — Suno: 10.00 Credits left" in listing.text
+    assert "*prod* (workspace)" not in listing.text
+
+    other_listing = await bot.quota("list", user=MEMBER, channel=OTHER_CHANNEL)
+    assert "*prod* (workspace) — Midjourney: 493.22 Credits left" in other_listing.text
+    assert "(channel)" not in other_listing.text
+
+
+async def test_list_marks_unreadable_alias_and_keeps_the_rest(
+    bot: BotClient, acedata: respx.MockRouter
+) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata, APP_ID)
+    mock_quota(acedata, OTHER_APP_ID)
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    await bot.quota(f"link gone {OTHER_APP_ID}", user=ADMIN)
+    acedata.get(f"/applications/{OTHER_APP_ID}").respond(404, json={"detail": "Not found."})
+
+    listing = await bot.quota("list", user=MEMBER)
+
+    assert "*prod* (channel) — Midjourney: 493.22 Credits left" in listing.text
+    assert f"*gone* (channel) — `{OTHER_APP_ID}`: Ace Data Cloud has no application" in listing.text
+
+
+async def test_empty_list_says_how_to_link(bot: BotClient) -> None:
+    listing = await bot.quota("list", user=MEMBER)
+    assert "No aliases are linked" in listing.text
+    assert "/quota link &lt;alias&gt; &lt;application-id&gt;" in listing.text
+
+
+async def test_admin_can_look_up_raw_application_id(
+    bot: BotClient, acedata: respx.MockRouter
+) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata)
+    card = await bot.quota(APP_ID.upper(), user=ADMIN)
+    assert card.response_type == "in_channel"
+    assert "493.22 Credits" in card.text
+    assert GLOBAL_APP_ID not in card.text
+
+
+async def test_without_any_token_the_reply_points_to_quota_token(
+    bot: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    _link_directly(db)
+    reply = await bot.quota("prod", user=MEMBER)
+    assert reply.response_type == "ephemeral"
+    assert "No Ace Data Cloud token is set" in reply.text
+    assert "/quota token" in reply.text
+    assert not acedata.calls
+
+
+@pytest.mark.parametrize("settings_overrides", [{"acedata_platform_token": PLATFORM_TOKEN}])
+async def test_operator_token_serves_a_workspace_without_its_own(
+    bot: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    _link_directly(db)
+    mock_quota(acedata)
+    card = await bot.quota("prod", user=MEMBER)
+    assert "493.22 Credits" in card.text
+    assert acedata.calls.last.request.headers["authorization"] == f"Bearer {PLATFORM_TOKEN}"
+
+
+def _link_directly(db: Engine) -> None:
+    with db.begin() as connection:
+        connection.execute(
+            text("INSERT INTO workspaces (team_id, created_at) VALUES ('T0001', CURRENT_TIMESTAMP)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO aliases (team_id, channel_id, name, application_id, created_by, "
+                "created_at) VALUES ('T0001', NULL, 'prod', :app, 'UADMIN', CURRENT_TIMESTAMP)"
+            ),
+            {"app": APP_ID},
+        )
+
+
+async def test_alias_case_is_ignored(bot: BotClient, acedata: respx.MockRouter) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata)
+    await bot.quota(f"link Prod {APP_ID}", user=ADMIN)
+    card = await bot.quota("PROD", user=MEMBER)
+    assert "Midjourney · prod" in card.text
+
+
+async def test_service_title_is_escaped(bot: BotClient, acedata: respx.MockRouter) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata, title="<!channel> & <https://evil.test|click>")
+    linked = await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    card = await bot.quota("prod", user=MEMBER)
+
+    assert "&lt;!channel&gt; &amp; &lt;https://evil.test|click&gt;" in linked.text
+    for reply in (linked, card):
+        mrkdwn = json.dumps([reply.body["text"], *reply.mrkdwn])
+        assert "<!channel>" not in mrkdwn
+        assert "<https://evil.test" not in mrkdwn
+    # A header is plain text, which Slack never parses for mentions or links.
+    assert card.body["blocks"][0]["text"]["type"] == "plain_text"
