@@ -76,8 +76,8 @@ def serve(settings: Settings) -> None:
     from .web import create_web_app
 
     settings.require("slack_signing_secret", "slack_bot_token")
-    prepare_database(settings)
     app = create_web_app(settings)
+    prepare_database(settings)
     uvicorn.run(app, host="0.0.0.0", port=settings.port, proxy_headers=True, log_config=None)
 
 
@@ -88,10 +88,10 @@ def socket(settings: Settings) -> None:
     from .slack.app import create_app
 
     settings.require("slack_app_token", "slack_bot_token")
+    runtime = Runtime.start(settings)
     prepare_database(settings)
 
     async def run() -> None:
-        runtime = Runtime.start(settings)
         try:
             app_token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
             app = create_app(runtime, socket_mode=True)

@@ -12,8 +12,10 @@ from urllib.parse import urlencode
 import aiohttp
 import respx
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import Engine
 
 from bot.config import Settings
+from bot.db.models import Base
 from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
 
 from .slack_server import TEAM_ID, SlackServer
@@ -210,3 +212,12 @@ class BotClient:
 
 
 FORM = "application/x-www-form-urlencoded"
+
+
+def table_rows(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, to show that a refused request changed nothing."""
+    with db.connect() as connection:
+        return {
+            table.name: [tuple(row) for row in connection.execute(table.select())]
+            for table in Base.metadata.sorted_tables
+        }

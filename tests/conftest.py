@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -106,25 +107,21 @@ def settings(
     encryption_key: str,
     settings_overrides: dict[str, object],
 ) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        database_url=database_url,
-        slack_signing_secret=SIGNING_SECRET,
-        slack_bot_token=BOT_TOKEN,
-        slack_api_url=slack.api_url,
-        acedata_base_url=ACEDATA_BASE,
-        encryption_key=encryption_key,
-        **settings_overrides,
-    )
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "slack_signing_secret": SIGNING_SECRET,
+        "slack_bot_token": BOT_TOKEN,
+        "slack_api_url": slack.api_url,
+        "acedata_base_url": ACEDATA_BASE,
+        "encryption_key": encryption_key,
+    }
+    return Settings(_env_file=None, **(values | settings_overrides))  # type: ignore[call-arg]
 
 
-@pytest.fixture
-async def bot(
-    settings: Settings, slack: SlackServer, acedata: respx.MockRouter
-) -> AsyncIterator[BotClient]:
+@asynccontextmanager
+async def serve(settings: Settings, slack: SlackServer) -> AsyncIterator[BotClient]:
     """The real ASGI app under uvicorn on a loopback port, and a client that signs like Slack."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     server = uvicorn.Server(
@@ -142,6 +139,14 @@ async def bot(
         await client.close()
         server.should_exit = True
         await serving
+
+
+@pytest.fixture
+async def bot(
+    settings: Settings, slack: SlackServer, acedata: respx.MockRouter
+) -> AsyncIterator[BotClient]:
+    async with serve(settings, slack) as client:
+        yield client
 
 
 @pytest.fixture

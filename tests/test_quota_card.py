@@ -15,10 +15,10 @@ from .client import (
     MEMBER,
     OTHER_APP_ID,
     OTHER_CHANNEL,
-    BotClient,
     PLATFORM_TOKEN,
-    set_platform_token,
+    BotClient,
     mock_quota,
+    set_platform_token,
 )
 
 

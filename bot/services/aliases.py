@@ -45,8 +45,8 @@ def normalize_application_id(raw: str) -> str:
 
 
 def looks_like_application_id(raw: str) -> bool:
-    """True for text meant as a UUID (hex digits and dashes), valid or not."""
-    return len(raw) > MAX_ALIAS_LENGTH and bool(re.fullmatch(r"[0-9a-fA-F-]+", raw))
+    """True for text meant as a UUID (long, letters and digits in dashed groups), valid or not."""
+    return len(raw) > MAX_ALIAS_LENGTH and raw.count("-") >= 3 and raw.replace("-", "").isalnum()
 
 
 @dataclass(frozen=True)

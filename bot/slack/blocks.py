@@ -259,17 +259,13 @@ def upstream_problem(error: AceDataError, *, application_id: str, alias: str | N
             )
         case PermissionDenied():
             text = (
-                f"The workspace's Ace Data Cloud token has no access to {target}'s application "
-                f"`{escape(application_id)}`.{said}"
+                "The workspace's Ace Data Cloud token has no access to application "
+                f"`{escape(application_id)}`{f' ({target})' if alias else ''}.{said}"
             )
         case NotFound():
-            relink = (
-                f" An admin can re-link it: `/quota link {escape(alias)} &lt;application-id&gt;`."
-            )
-            text = (
-                f"Ace Data Cloud has no application `{escape(application_id)}` for this account."
-                + (relink if alias else "")
-            )
+            text = f"Ace Data Cloud has no application `{escape(application_id)}` for this account."
+            if alias:
+                text += f" An admin can re-link {target}: `{escape(_relink_form(alias))}`."
         case RateLimited():
             text = "Ace Data Cloud is rate-limiting requests right now; try again in a minute."
         case UpstreamTimeout():
@@ -286,3 +282,7 @@ def upstream_problem(error: AceDataError, *, application_id: str, alias: str | N
                 f"shortly.{said}"
             )
     return f":warning: {text}{trace}"
+
+
+def _relink_form(alias: str) -> str:
+    return f"/quota link {alias} <application-id>"

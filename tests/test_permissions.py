@@ -1,0 +1,115 @@
+"""Only bot admins change things; members get a clear refusal and nothing changes."""
+
+from __future__ import annotations
+
+import pytest
+import respx
+from sqlalchemy import Engine
+
+from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+
+from .client import (
+    ADMIN,
+    APP_ID,
+    LISTED_ADMIN,
+    MEMBER,
+    OTHER_APP_ID,
+    PLATFORM_TOKEN,
+    BotClient,
+    mock_quota,
+    set_platform_token,
+    table_rows,
+    token_value,
+)
+
+MEMBER_ATTEMPTS = {
+    "set the token": ("token", "Only bot admins can set the Ace Data Cloud token"),
+    "link": (f"link mine {OTHER_APP_ID}", "Only bot admins can link aliases"),
+    "link workspace": (f"link mine {OTHER_APP_ID} --workspace", "Only bot admins can link"),
+    "unlink": ("unlink prod", "Only bot admins can unlink aliases"),
+    "raw id": (APP_ID, "Only bot admins can look up an application by its ID"),
+    "add admin": (f"admins add <@{MEMBER}|bob>", "Only bot admins can change bot admins"),
+    "remove admin": (f"admins remove <@{LISTED_ADMIN}|carol>", "Only bot admins can change"),
+}
+
+
+@pytest.fixture
+async def configured(bot: BotClient, acedata: respx.MockRouter) -> BotClient:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata, APP_ID)
+    mock_quota(acedata, OTHER_APP_ID)
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    await bot.quota(f"admins add <@{LISTED_ADMIN}|carol>", user=ADMIN)
+    return bot
+
+
+@pytest.mark.parametrize(("text", "expected"), MEMBER_ATTEMPTS.values(), ids=MEMBER_ATTEMPTS.keys())
+async def test_member_is_refused_and_nothing_changes(
+    configured: BotClient, acedata: respx.MockRouter, db: Engine, text: str, expected: str
+) -> None:
+    before, calls_before = table_rows(db), len(acedata.calls)
+    modals_before = len(configured.slack.calls_to("views.open"))
+
+    reply = await configured.quota(text, user=MEMBER)
+
+    assert reply.response_type == "ephemeral"
+    assert expected in reply.text
+    assert "/quota admins add @user" in reply.text
+    assert table_rows(db) == before
+    assert len(acedata.calls) == calls_before
+    assert len(configured.slack.calls_to("views.open")) == modals_before
+
+
+async def test_member_cannot_submit_the_token_modal_directly(
+    configured: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    before, calls_before = table_rows(db), len(acedata.calls)
+    answer = await configured.submit_view(
+        TOKEN_MODAL_CALLBACK,
+        {TOKEN_BLOCK: {TOKEN_ACTION: token_value(PLATFORM_TOKEN[:-4] + "beef")}},
+        user=MEMBER,
+    )
+    assert answer["response_action"] == "errors"
+    assert "Only bot admins" in answer["errors"][TOKEN_BLOCK]
+    assert table_rows(db) == before
+    assert len(acedata.calls) == calls_before
+
+
+async def test_listed_admin_may_link(configured: BotClient) -> None:
+    reply = await configured.quota(f"link other {OTHER_APP_ID}", user=LISTED_ADMIN)
+    assert "*other* now points to Midjourney" in reply.text
+
+
+@pytest.mark.parametrize("flag", ["is_owner", "is_primary_owner", "is_admin"])
+async def test_slack_owners_and_admins_are_bot_admins(configured: BotClient, flag: str) -> None:
+    configured.slack.users["UOWNER"] = {"name": "olga", flag: True}
+    reply = await configured.quota(f"link other {OTHER_APP_ID}", user="UOWNER")
+    assert "*other* now points to" in reply.text
+
+
+async def test_user_lookup_failure_means_no_admin_rights(configured: BotClient, db: Engine) -> None:
+    configured.slack.failures["users.info"] = "ratelimited"
+    before = table_rows(db)
+    reply = await configured.quota(f"link other {OTHER_APP_ID}", user=ADMIN)
+    assert "Only bot admins can link aliases" in reply.text
+    assert table_rows(db) == before
+
+
+async def test_removed_admin_loses_rights(configured: BotClient) -> None:
+    removed = await configured.quota(f"admins remove <@{LISTED_ADMIN}|carol>", user=ADMIN)
+    assert f"<@{LISTED_ADMIN}> is no longer a listed bot admin" in removed.text
+    reply = await configured.quota(f"link other {OTHER_APP_ID}", user=LISTED_ADMIN)
+    assert "Only bot admins can link aliases" in reply.text
+
+
+async def test_anyone_can_see_who_the_admins_are(configured: BotClient) -> None:
+    reply = await configured.quota("admins", user=MEMBER)
+    assert f"Bot admins: <@{LISTED_ADMIN}>." in reply.text
+    assert "Slack workspace admins and owners are always bot admins" in reply.text
+
+
+async def test_adding_an_admin_twice_says_so(configured: BotClient, db: Engine) -> None:
+    before = table_rows(db)
+    reply = await configured.quota(f"admins add <@{LISTED_ADMIN}>", user=ADMIN)
+    assert "was already a bot admin" in reply.text
+    assert table_rows(db) == before
