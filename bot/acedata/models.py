@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 
 class _Model(BaseModel):
@@ -51,12 +51,12 @@ class Application(_Model):
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
-    _decimals = field_validator("remaining_amount", "used_amount", mode="before")(_to_decimal)
-
-    @field_validator("used_amount", mode="before")
+    @field_validator("remaining_amount", "used_amount", mode="before")
     @classmethod
-    def _missing_used_is_zero(cls, value: Any) -> Any:
-        return Decimal(0) if value is None else value
+    def _exact_amount(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name == "used_amount":
+            return Decimal(0)
+        return _to_decimal(value)
 
     @property
     def title(self) -> str:

@@ -6,10 +6,10 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import Alias
+from ..db.models import Alias, utcnow
 from .errors import AliasNotFound, InvalidAlias, InvalidApplicationId
 from .workspaces import ensure_workspace
 
@@ -55,7 +55,8 @@ class LinkResult:
     previous_application_id: str | None
 
 
-def _scope(team_id: str, channel_id: str | None):  # type: ignore[no-untyped-def]
+def _scope(team_id: str, channel_id: str | None) -> ColumnElement[bool]:
+    """The aliases of one channel, or (channel_id None) the workspace-wide ones."""
     clause = Alias.team_id == team_id
     if channel_id is None:
         return clause & Alias.channel_id.is_(None)
@@ -80,6 +81,7 @@ async def link(
         previous = existing.application_id
         existing.application_id = application_id
         existing.created_by = user_id
+        existing.created_at = utcnow()
         return LinkResult(existing, previous if previous != application_id else None)
     alias = Alias(
         team_id=team_id,

@@ -157,6 +157,49 @@ def _alias_line(line: AliasLine) -> str:
     return f"{head} — `{escape(line.application_id)}`"
 
 
+NO_TOKEN = (
+    ":key: No Ace Data Cloud token is set for this workspace yet. An admin can set one with "
+    "`/quota token`."
+)
+INTERNAL_ERROR = (
+    ":x: Something went wrong on our side; nothing was changed. It has been logged — please try "
+    "again."
+)
+
+
+def not_admin(action: str) -> str:
+    return (
+        f":no_entry: Only bot admins can {action}. Slack workspace admins and owners are bot "
+        "admins; they can add others with `/quota admins add @user`."
+    )
+
+
+def not_available_yet(feature: str) -> str:
+    return (
+        f":construction: `/quota {feature}` is not available yet. Type `/quota help` for what "
+        "works today."
+    )
+
+
+def alias_not_found(name: str, workspace: bool | None, other_scope: bool) -> str:
+    """`workspace` None: a lookup; True/False: an unlink aimed at that scope."""
+    name = escape(name)
+    if workspace is None:
+        return (
+            f":mag: There is no alias *{name}* here. `/quota list` shows the aliases you can use; "
+            f"an admin can add one with `/quota link {name} &lt;application-id&gt;`."
+        )
+    scope = "workspace" if workspace else "channel"
+    hint = ""
+    if other_scope:
+        hint = (
+            f" There is a channel alias *{name}* here: drop `--workspace`."
+            if workspace
+            else f" There is a workspace alias *{name}*: add `--workspace` to remove it."
+        )
+    return f":mag: There is no {scope} alias *{name}*; nothing was changed.{hint}"
+
+
 def usage_error(problem: str, usage: str | None) -> str:
     text = f":warning: {problem}"
     if usage:

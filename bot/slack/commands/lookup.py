@@ -1,0 +1,89 @@
+"""Reading quotas: the alias list and the quota card."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ...acedata import AceDataError
+from ...db.models import Alias
+from ...services import aliases
+from ...services.quota import read_quota
+from ...services.workspaces import platform_token
+from .. import blocks
+from ..parsing import ListAliases, ShowAlias, ShowApplication
+from .context import CommandContext
+
+logger = logging.getLogger(__name__)
+
+QUOTA_DEADLINE = 8.0
+LIST_CONCURRENCY = 8
+
+
+async def list_aliases(context: CommandContext, _: ListAliases) -> None:
+    async with context.runtime.sessions() as session:
+        visible = await aliases.visible_aliases(
+            session, team_id=context.team_id, channel_id=context.channel_id
+        )
+        token = await platform_token(session, context.team_id, context.runtime.fallback_token)
+    semaphore = asyncio.Semaphore(LIST_CONCURRENCY)
+
+    async def line(alias: Alias) -> blocks.AliasLine:
+        application, problem = None, None
+        if token is not None:
+            try:
+                async with semaphore:
+                    application = await context.runtime.acedata.get_application(
+                        token, alias.application_id, deadline=QUOTA_DEADLINE
+                    )
+            except AceDataError as exc:
+                logger.warning("List: %s (%s) unreadable: %s", alias.name, context.team_id, exc)
+                problem = blocks.upstream_problem(
+                    exc, application_id=alias.application_id, alias=alias.name
+                ).removeprefix(":warning: ")
+        return blocks.AliasLine(
+            alias.name, alias.is_workspace_wide, alias.application_id, application, problem
+        )
+
+    lines = await asyncio.gather(*(line(alias) for alias in visible))
+    await context.say_privately(
+        f"{len(lines)} aliases here", blocks.alias_list(lines, token_missing=token is None)
+    )
+
+
+async def show_alias(context: CommandContext, request: ShowAlias) -> None:
+    async with context.runtime.sessions() as session:
+        alias = await aliases.resolve(
+            session, team_id=context.team_id, channel_id=context.channel_id, name=request.alias
+        )
+    await _post_card(context, alias.application_id, alias.name)
+
+
+async def show_application(context: CommandContext, request: ShowApplication) -> None:
+    await context.require_admin("look up an application by its ID")
+    await _post_card(context, request.application_id, None)
+
+
+async def _post_card(context: CommandContext, application_id: str, alias: str | None) -> None:
+    token = await context.token()
+    try:
+        snapshot = await read_quota(
+            context.runtime.acedata, token, application_id, deadline=QUOTA_DEADLINE
+        )
+    except AceDataError as exc:
+        logger.warning(
+            "Quota lookup failed team=%s alias=%s application=%s: %s",
+            context.team_id,
+            alias,
+            application_id,
+            exc,
+        )
+        await context.say_privately(
+            blocks.upstream_problem(exc, application_id=application_id, alias=alias)
+        )
+        return
+    await context.respond(
+        response_type="in_channel",
+        text=blocks.quota_card_text(snapshot, alias),
+        blocks=blocks.quota_card(snapshot, alias),
+    )
