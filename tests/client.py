@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import httpx
 import respx
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine
@@ -116,6 +118,23 @@ class Reply:
         return "\n".join(parts)
 
 
+def find_button(blocks: list[dict[str, Any]], prefix: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    for block in blocks:
+        for element in block.get("elements", []):
+            if element.get("type") == "button" and element["action_id"].startswith(prefix):
+                return block, element
+    raise AssertionError(f"no button {prefix!r} on the card")
+
+
+def button_labels(blocks: list[dict[str, Any]]) -> list[str]:
+    return [
+        element["text"]["text"]
+        for block in blocks
+        for element in block.get("elements", [])
+        if element.get("type") == "button"
+    ]
+
+
 def _texts(value: Any, *, only_mrkdwn: bool = False) -> list[str]:
     if isinstance(value, dict):
         wanted = not only_mrkdwn or value.get("type") == "mrkdwn"
@@ -188,6 +207,60 @@ class BotClient:
         key = fields["response_url"].rsplit("/", 1)[1]
         return Reply(await self.slack.wait_for_response(key), via_ack=False)
 
+    def action_payload(
+        self,
+        card: dict[str, Any],
+        action_prefix: str,
+        *,
+        user: str,
+        channel: str = CHANNEL,
+        team: str = TEAM_ID,
+        value: str | None = None,
+        message_ts: str = "1700000000.000100",
+    ) -> tuple[dict[str, Any], str]:
+        """A block_actions payload for pressing the button of `card` whose action_id starts
+        with `action_prefix`; returns it and the key of its response_url."""
+        block, button = find_button(card["blocks"], action_prefix)
+        key = f"act{next(_keys)}"
+        payload = {
+            "type": "block_actions",
+            "team": {"id": team, "domain": "acme", "enterprise_id": None},
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
+            "api_app_id": "A0001",
+            "trigger_id": f"trigger.{key}",
+            "is_enterprise_install": False,
+            "container": {
+                "type": "message",
+                "message_ts": message_ts,
+                "channel_id": channel,
+                "is_ephemeral": False,
+            },
+            "channel": {"id": channel, "name": "ops"},
+            "message": {"ts": message_ts, "blocks": card["blocks"], "text": card.get("text")},
+            "response_url": self.slack.response_url(key),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": button["action_id"],
+                    "block_id": block["block_id"],
+                    "value": button["value"] if value is None else value,
+                    "text": button["text"],
+                    "action_ts": "1700000001.0",
+                }
+            ],
+            "state": {"values": {}},
+        }
+        return payload, key
+
+    async def press(
+        self, card: dict[str, Any], action_prefix: str, *, user: str, **options: Any
+    ) -> str:
+        """Press a card's button as `user`; returns the key of the action's response_url."""
+        payload, key = self.action_payload(card, action_prefix, user=user, **options)
+        status, body = await self.post_form({"payload": json.dumps(payload)})
+        assert (status, body) == (200, "")
+        return key
+
     async def submit_view(
         self, callback_id: str, values: dict[str, dict[str, Any]], *, user: str
     ) -> dict[str, Any]:
@@ -221,3 +294,43 @@ def table_rows(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
             table.name: [tuple(row) for row in connection.execute(table.select())]
             for table in Base.metadata.sorted_tables
         }
+
+
+class FakeApplication:
+    """An application whose fallback flag really changes when Ace Data Cloud is asked to."""
+
+    def __init__(self, router: respx.MockRouter, app_id: str = APP_ID, *, allow: bool = False):
+        self.app_id = app_id
+        self.allow = allow
+        self.log: list[str] = []
+        self.post_answer: httpx.Response | Exception | None = None
+        self.latency = 0.05  # like a real network: concurrent clicks overlap
+        router.get("/applications/", params__contains={"scope": "Global"}).respond(
+            json={
+                "count": 1,
+                "items": [application(GLOBAL_APP_ID, remaining=1234.5, scope="Global")],
+            }
+        )
+        self.get_route = router.get(f"/applications/{app_id}")
+        self.get_route.side_effect = self._get
+        self.post_route = router.post(f"/applications/{app_id}/update-allow-consume-global/")
+        self.post_route.side_effect = self._post
+
+    async def _get(self, request: httpx.Request) -> httpx.Response:
+        self.log.append("GET")
+        await asyncio.sleep(self.latency)
+        return httpx.Response(200, json=application(self.app_id, allow=self.allow))
+
+    async def _post(self, request: httpx.Request) -> httpx.Response:
+        self.log.append("POST")
+        await asyncio.sleep(self.latency)
+        if isinstance(self.post_answer, Exception):
+            raise self.post_answer
+        if self.post_answer is not None:
+            return self.post_answer
+        self.allow = json.loads(request.content)["allow_consume_global"]
+        return httpx.Response(200, json=application(self.app_id, allow=self.allow))
+
+    @property
+    def posts(self) -> list[dict[str, Any]]:
+        return [json.loads(call.request.content) for call in self.post_route.calls]

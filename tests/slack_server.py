@@ -65,6 +65,12 @@ class SlackServer:
             )
         return self.responses[key][0]
 
+    async def wait_for_response_count(self, key: str, count: int, timeout: float = 10.0) -> None:
+        async with self._changed:
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: len(self.responses.get(key, [])) >= count), timeout
+            )
+
     async def wait_for_call(self, method: str, *, count: int = 1, timeout: float = 10.0) -> Call:
         """The `count`-th call to `method`, once it has arrived."""
         async with self._changed:

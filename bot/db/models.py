@@ -96,3 +96,14 @@ class AuditEvent(Base):
     trace_id: Mapped[str | None] = mapped_column(String(100))
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FallbackLock(Base):
+    """Held while one fallback change for an application is in flight, across all processes."""
+
+    __tablename__ = "fallback_locks"
+
+    team_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    application_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)

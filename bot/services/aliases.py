@@ -10,7 +10,13 @@ from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Alias, utcnow
-from .errors import AliasNotFound, InvalidAlias, InvalidApplicationId
+from .errors import (
+    AliasNotFound,
+    ApplicationNotLinked,
+    InvalidAlias,
+    InvalidApplicationId,
+    TargetMoved,
+)
 from .workspaces import ensure_workspace
 
 MAX_ALIAS_LENGTH = 32
@@ -143,3 +149,32 @@ async def visible_aliases(session: AsyncSession, *, team_id: str, channel_id: st
     for alias in sorted(rows, key=lambda alias: alias.is_workspace_wide):
         chosen.setdefault(alias.name, alias)
     return sorted(chosen.values(), key=lambda alias: alias.name)
+
+
+async def is_linked_in_workspace(
+    session: AsyncSession, *, team_id: str, application_id: str
+) -> bool:
+    """Whether any alias of the workspace, in any channel, points to `application_id`."""
+    found = await session.scalar(
+        select(Alias.id)
+        .where(Alias.team_id == team_id, Alias.application_id == application_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+async def check_card_target(
+    session: AsyncSession,
+    *,
+    team_id: str,
+    channel_id: str,
+    alias: str | None,
+    application_id: str,
+) -> None:
+    """A card's target, re-checked against the acting workspace: button values are not trusted."""
+    if alias is not None:
+        found = await resolve(session, team_id=team_id, channel_id=channel_id, name=alias)
+        if found.application_id != application_id:
+            raise TargetMoved(alias)
+    elif not await is_linked_in_workspace(session, team_id=team_id, application_id=application_id):
+        raise ApplicationNotLinked(application_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import AuditEvent
@@ -38,3 +39,16 @@ async def record(
     session.add(event)
     await session.flush()
     return event
+
+
+async def recent(
+    session: AsyncSession, *, team_id: str, alias: str | None = None, limit: int = 20
+) -> list[AuditEvent]:
+    """The newest events of a workspace (optionally of one alias), newest first."""
+    query = select(AuditEvent).where(AuditEvent.team_id == team_id)
+    if alias is not None:
+        query = query.where(AuditEvent.alias == alias)
+    rows = await session.scalars(
+        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
+    )
+    return list(rows.all())

@@ -30,3 +30,19 @@ class AliasNotFound(ServiceError):
 
 class NoTokenConfigured(ServiceError):
     """The workspace has no Ace Data Cloud platform token yet."""
+
+
+class TargetMoved(ServiceError):
+    """A card names an alias that now points to another application."""
+
+    def __init__(self, alias: str) -> None:
+        super().__init__(alias)
+        self.alias = alias
+
+
+class ApplicationNotLinked(ServiceError):
+    """A card names an application that no alias of this workspace points to."""
+
+    def __init__(self, application_id: str) -> None:
+        super().__init__(application_id)
+        self.application_id = application_id

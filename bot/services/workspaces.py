@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import Workspace, utcnow
+from .errors import NoTokenConfigured
 
 
 async def ensure_workspace(session: AsyncSession, team_id: str) -> None:
@@ -28,6 +29,17 @@ async def platform_token(
         select(Workspace.acedata_token).where(Workspace.team_id == team_id)
     )
     return stored or fallback
+
+
+async def require_platform_token(
+    sessions: async_sessionmaker[AsyncSession], team_id: str, fallback: str | None
+) -> str:
+    """The token to use for `team_id`, or NoTokenConfigured."""
+    async with sessions() as session:
+        token = await platform_token(session, team_id, fallback)
+    if token is None:
+        raise NoTokenConfigured()
+    return token
 
 
 async def store_token(

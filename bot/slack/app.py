@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..runtime import Runtime
-from . import commands, views
+from . import actions, commands, views
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def create_app(runtime: Runtime, *, socket_mode: bool = False) -> AsyncApp:
         logger=logging.getLogger("bot.slack.bolt"),
     )
     commands.register(app, runtime)
+    actions.register(app, runtime)
     views.register(app, runtime)
 
     @app.error

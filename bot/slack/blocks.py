@@ -9,6 +9,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
     ContextBlock,
     HeaderBlock,
     InputBlock,
@@ -29,7 +32,10 @@ from ..acedata import (
     RateLimited,
     UpstreamTimeout,
 )
+from ..db.models import AuditEvent
 from ..services.quota import QuotaSnapshot
+from . import card_values
+from .card_values import Origin
 from .parsing import USAGE
 from .text import escape
 
@@ -68,31 +74,91 @@ def fallback_state(allow: bool | None) -> str:
     return {True: "ON", False: "OFF", None: "unknown"}[allow]
 
 
-def quota_card(snapshot: QuotaSnapshot, alias: str | None) -> Blocks:
+def _balance(application: Application | None) -> str:
+    if application is None:
+        return "unavailable"
+    return f"{amount(application.remaining_amount)} {escape(application.unit)}"
+
+
+def quota_card(
+    snapshot: QuotaSnapshot,
+    alias: str | None,
+    *,
+    origin: Origin = "command",
+    toggleable: bool = True,
+) -> Blocks:
+    """The card: figures, then Enable/Disable global fallback (when `toggleable`) and Refresh."""
     app = snapshot.application
     title = f"{app.title} · {alias}" if alias else app.title
     unit = escape(app.unit)
-    global_balance = (
-        f"{amount(snapshot.global_balance.remaining_amount)} {escape(snapshot.global_balance.unit)}"
-        if snapshot.global_balance
-        else "unavailable"
-    )
     fields = [
         f"*Remaining*\n{amount(app.remaining_amount)} {unit}",
         f"*Used*\n{amount(app.used_amount)} {unit}",
         f"*Left*\n{percent(snapshot.percent_left)}",
         f"*Global fallback*\n{fallback_state(app.allow_consume_global)}",
-        f"*Global balance*\n{global_balance}",
+        f"*Global balance*\n{_balance(snapshot.global_balance)}",
     ]
+    context = f"Application `{escape(app.id)}` · as of {slack_date(snapshot.as_of)}"
+    if not toggleable:
+        context += " · link it to an alias to switch its global fallback from Slack"
     return _blocks(
         HeaderBlock(text=PlainTextObject(text=title[:150], emoji=False)),
         SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
-        ContextBlock(
-            elements=[
-                MarkdownTextObject(
-                    text=f"Application `{escape(app.id)}` · as of {slack_date(snapshot.as_of)}"
-                )
-            ]
+        ContextBlock(elements=[MarkdownTextObject(text=context)]),
+        ActionsBlock(
+            block_id=card_values.actions_block_id(origin),
+            elements=_card_buttons(snapshot, alias, toggleable=toggleable),
+        ),
+    )
+
+
+def _card_buttons(
+    snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool
+) -> list[ButtonElement]:
+    app = snapshot.application
+    target = card_values.CardTarget(alias=alias, application_id=app.id)
+    buttons = []
+    if toggleable:
+        # An unknown state offers both directions; a known one only the change.
+        states = (
+            [True, False] if app.allow_consume_global is None else [not app.allow_consume_global]
+        )
+        buttons = [_toggle_button(snapshot, alias, target, enable) for enable in states]
+    refresh = ButtonElement(
+        text=PlainTextObject(text="Refresh"),
+        action_id=card_values.REFRESH_ACTION,
+        value=card_values.encode(target),
+    )
+    return [*buttons, refresh]
+
+
+def _toggle_button(
+    snapshot: QuotaSnapshot, alias: str | None, target: card_values.CardTarget, enable: bool
+) -> ButtonElement:
+    verb = "Enable" if enable else "Disable"
+    name = f"*{escape(alias)}*" if alias else f"`{escape(snapshot.application.id)}`"
+    if enable:
+        consequence = (
+            f"When {name}'s own quota runs out, calls will be paid from the global balance "
+            f"({_balance(snapshot.global_balance)} left)."
+        )
+    else:
+        consequence = (
+            f"Calls will fail once {name}'s own quota is used up, instead of being paid from the "
+            "global balance."
+        )
+    value = card_values.ToggleTarget(**target.model_dump(), enable=enable)
+    return ButtonElement(
+        text=PlainTextObject(text=f"{verb} global fallback"),
+        action_id=f"{card_values.TOGGLE_ACTION}:{'enable' if enable else 'disable'}",
+        value=card_values.encode(value),
+        style="primary" if enable else "danger",
+        confirm=ConfirmObject(
+            title=PlainTextObject(text=f"{verb} global fallback?"),
+            text=MarkdownTextObject(text=consequence),
+            confirm=PlainTextObject(text=verb),
+            deny=PlainTextObject(text="Cancel"),
+            style="primary" if enable else "danger",
         ),
     )
 
@@ -123,22 +189,16 @@ def alias_list(lines: Sequence[AliasLine], *, token_missing: bool) -> Blocks:
                 )
             )
         )
-    rendered = [_alias_line(line) for line in lines]
-    sections: list[str] = [""]
-    for line in rendered:
-        if len(sections[-1]) + len(line) + 1 > MAX_SECTION_CHARS:
-            sections.append("")
-        sections[-1] += line + "\n"
     header = f"*Aliases here* ({len(lines)})"
     notes = []
     if token_missing:
         notes.append(
-            "No Ace Data Cloud token is set, so quotas are not shown: an admin can "
-            "set one with `/quota token`."
+            "No Ace Data Cloud token is set, so quotas are not shown: an admin can set one with "
+            "`/quota token`."
         )
-    notes.append("`/quota <alias>` shows the full card.")
+    notes.append("`/quota &lt;alias&gt;` shows the full card.")
     items: list[Any] = [SectionBlock(text=MarkdownTextObject(text=header))]
-    items += [SectionBlock(text=MarkdownTextObject(text=text.rstrip())) for text in sections]
+    items += _sections([_alias_line(line) for line in lines])
     items = items[: MAX_BLOCKS - 1]
     items.append(ContextBlock(elements=[MarkdownTextObject(text=" ".join(notes))]))
     return _blocks(*items)
@@ -216,6 +276,7 @@ def help_blocks() -> Blocks:
         f"`{USAGE['unlink']}` — remove an alias (admins)",
         f"`{USAGE['token']}` — set the workspace's Ace Data Cloud platform token (admins)",
         f"`{USAGE['admins']}` — list, add or remove bot admins (changes: admins)",
+        f"`{USAGE['audit']}` — the last 20 changes and fallback switches (admins)",
         f"`{USAGE['help']}` — this help",
     ]
     return _blocks(
@@ -329,3 +390,129 @@ def upstream_problem(error: AceDataError, *, application_id: str, alias: str | N
 
 def _relink_form(alias: str) -> str:
     return f"/quota link {alias} <application-id>"
+
+
+def fallback_changed_note(
+    user_id: str, alias: str | None, application_id: str, before: bool | None, after: bool | None
+) -> str:
+    """The thread reply under a card after a change: who did what, and what it was."""
+    name = f"*{escape(alias)}*" if alias else f"`{escape(application_id)}`"
+    verb = "enabled" if after else "disabled"
+    return f"<@{user_id}> {verb} global fallback for {name} (was {fallback_state(before).lower()})"
+
+
+def fallback_mismatch(
+    alias: str | None, application_id: str, enable: bool, after: bool | None
+) -> str:
+    name = f"*{escape(alias)}*" if alias else f"`{escape(application_id)}`"
+    wanted = "enable" if enable else "disable"
+    return (
+        f":warning: Ace Data Cloud accepted the request to {wanted} global fallback for {name} but "
+        f"still reports it {fallback_state(after)}. The card shows what it reports; try again or "
+        "check the console."
+    )
+
+
+def fallback_already(alias: str | None, application_id: str, state: bool | None) -> str:
+    name = f"*{escape(alias)}*" if alias else f"`{escape(application_id)}`"
+    return (
+        f":information_source: Global fallback for {name} is already {fallback_state(state)}; "
+        "nothing was changed and the card was refreshed."
+    )
+
+
+def fallback_failed(
+    error: AceDataError, alias: str | None, application_id: str, *, after_send: bool
+) -> str:
+    text = upstream_problem(error, application_id=application_id, alias=alias)
+    if after_send and isinstance(error, UpstreamTimeout):
+        return text + " The change may or may not have been made: press *Refresh* to see."
+    return text + " Global fallback was not changed."
+
+
+def fallback_busy(alias: str | None, application_id: str) -> str:
+    name = f"*{escape(alias)}*" if alias else f"`{escape(application_id)}`"
+    return (
+        f":hourglass: Another change to {name}'s global fallback is in progress; nothing was "
+        "changed. Try again in a moment."
+    )
+
+
+INVALID_BUTTON = (
+    ":warning: This button's data could not be read, so nothing was done. Run `/quota "
+    "&lt;alias&gt;` for a fresh card."
+)
+
+
+def target_moved(alias: str) -> str:
+    return (
+        f":information_source: *{escape(alias)}* now points to another application, so this card "
+        f"is out of date and nothing was changed. Run `/quota {escape(alias)}` for a fresh card."
+    )
+
+
+def card_alias_gone(alias: str) -> str:
+    return (
+        f":no_entry: *{escape(alias)}* is not an alias in this channel or workspace any more, so "
+        "this card cannot change it; nothing was changed."
+    )
+
+
+def application_not_linked(application_id: str) -> str:
+    return (
+        f":no_entry: Application `{escape(application_id)}` is not linked to any alias in this "
+        "workspace, so it cannot be changed from here; nothing was changed."
+    )
+
+
+_AUDIT_VERBS = {
+    "token_set": "set the Ace Data Cloud token",
+    "alias_linked": "linked",
+    "alias_unlinked": "unlinked",
+    "admin_added": "added a bot admin",
+    "admin_removed": "removed a bot admin",
+}
+
+
+def audit_list(events: Sequence[AuditEvent], alias: str | None) -> Blocks:
+    scope = f" for *{escape(alias)}*" if alias else ""
+    if not events:
+        return _blocks(SectionBlock(text=MarkdownTextObject(text=f"No audit events{scope} yet.")))
+    lines = [_audit_line(event) for event in events]
+    header = SectionBlock(
+        text=MarkdownTextObject(text=f"*Last {len(events)} audit events{scope}*, newest first")
+    )
+    return _blocks(header, *(_sections(lines)))
+
+
+def _audit_line(event: AuditEvent) -> str:
+    when = slack_date(event.created_at)
+    who = f"<@{escape(event.user_id)}>"
+    alias = f"*{escape(event.alias)}*" if event.alias else f"`{escape(event.application_id or '')}`"
+    if event.action == "fallback":
+        wanted = "enable" if event.requested == "on" else "disable"
+        states = f"{event.before or '?'} → {event.after or '?'}"
+        trace = f" · trace `{escape(event.trace_id)}`" if event.trace_id else ""
+        return (
+            f"• {when} {who} asked to {wanted} global fallback for {alias}: "
+            f"*{event.outcome}* ({states}){trace}"
+        )
+    verb = _AUDIT_VERBS.get(event.action, escape(event.action))
+    target = ""
+    if event.action in {"alias_linked", "alias_unlinked"}:
+        target = f" {alias} → `{escape(event.after or event.before or '')}`"
+    elif event.action in {"admin_added", "admin_removed"} and event.detail:
+        target = f" <@{escape(event.detail)}>"
+    elif event.action == "token_set" and event.after:
+        target = f" ({escape(event.after)})"
+    return f"• {when} {who} {verb}{target}"
+
+
+def _sections(lines: Sequence[str]) -> list[SectionBlock]:
+    """Lines packed into as few sections as Slack's 3,000-character limit allows."""
+    chunks: list[str] = [""]
+    for line in lines:
+        if chunks[-1] and len(chunks[-1]) + len(line) + 1 > MAX_SECTION_CHARS:
+            chunks.append("")
+        chunks[-1] += line + "\n"
+    return [SectionBlock(text=MarkdownTextObject(text=chunk.rstrip())) for chunk in chunks]

@@ -24,6 +24,7 @@ _FORMS = {
     "unlink": "/quota unlink <alias> [--workspace]",
     "token": "/quota token",
     "admins": "/quota admins [add|remove @user]",
+    "audit": "/quota audit [alias]",
     "help": "/quota help",
 }
 # The right forms, escaped for mrkdwn (where `<alias>` would otherwise be a link).
@@ -84,6 +85,11 @@ class ChangeAdmin:
 
 
 @dataclass(frozen=True)
+class ShowAudit:
+    alias: str | None
+
+
+@dataclass(frozen=True)
 class ShowHelp:
     pass
 
@@ -102,6 +108,7 @@ QuotaRequest = (
     | SetToken
     | ListAdmins
     | ChangeAdmin
+    | ShowAudit
     | ShowHelp
     | NotAvailableYet
 )
@@ -133,7 +140,9 @@ def parse(text: str) -> QuotaRequest:
             return _unlink(args)
         case "admins":
             return _admins(args)
-        case "digest" | "alert" | "audit":
+        case "audit":
+            return _audit(args)
+        case "digest" | "alert":
             return NotAvailableYet(head)
     _no_more(args, "quota")
     if looks_like_application_id(words[0]):
@@ -212,3 +221,11 @@ def _admins(args: list[str]) -> ListAdmins | ChangeAdmin:
             USAGE["admins"],
         )
     return ChangeAdmin(mention.group(1), add=verb == "add")
+
+
+def _audit(args: list[str]) -> ShowAudit:
+    if len(args) > 1:
+        raise UsageError(
+            f"Unexpected extra text: `{quote_input(' '.join(args[1:]))}`.", USAGE["audit"]
+        )
+    return ShowAudit(_alias(args[0], "audit") if args else None)

@@ -27,12 +27,13 @@ from ..parsing import (
     SetToken,
     ShowAlias,
     ShowApplication,
+    ShowAudit,
     ShowHelp,
     UnlinkAlias,
     UsageError,
     parse,
 )
-from .admins import change_admin, list_admins, open_token_modal
+from .admins import change_admin, list_admins, open_token_modal, show_audit
 from .aliases import link_alias, unlink_alias
 from .context import CommandContext
 from .lookup import list_aliases, show_alias, show_application
@@ -110,5 +111,6 @@ HANDLERS: dict[type, Callable[[CommandContext, Any], Awaitable[None]]] = {
     SetToken: open_token_modal,
     ListAdmins: list_admins,
     ChangeAdmin: change_admin,
+    ShowAudit: show_audit,
     NotAvailableYet: not_available_yet,
 }

@@ -8,7 +8,7 @@ from slack_sdk.errors import SlackApiError
 
 from ...services import audit, permissions
 from .. import blocks
-from ..parsing import ChangeAdmin, ListAdmins, SetToken
+from ..parsing import ChangeAdmin, ListAdmins, SetToken, ShowAudit
 from .context import CommandContext
 
 logger = logging.getLogger(__name__)
@@ -63,3 +63,12 @@ async def change_admin(context: CommandContext, request: ChangeAdmin) -> None:
             else f"{who} was not a listed bot admin; nothing changed."
         )
     await context.say_privately(text)
+
+
+async def show_audit(context: CommandContext, request: ShowAudit) -> None:
+    await context.require_admin("read the audit log")
+    async with context.runtime.sessions() as session:
+        events = await audit.recent(session, team_id=context.team_id, alias=request.alias)
+    await context.say_privately(
+        f"{len(events)} audit events", blocks.audit_list(events, request.alias)
+    )

@@ -8,8 +8,7 @@ from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...runtime import Runtime
-from ...services.errors import NoTokenConfigured
-from ...services.workspaces import platform_token
+from ...services.workspaces import require_platform_token
 from .. import blocks
 from ..authz import require_admin
 
@@ -37,8 +36,6 @@ class CommandContext:
         )
 
     async def token(self) -> str:
-        async with self.runtime.sessions() as session:
-            token = await platform_token(session, self.team_id, self.runtime.fallback_token)
-        if token is None:
-            raise NoTokenConfigured()
-        return token
+        return await require_platform_token(
+            self.runtime.sessions, self.team_id, self.runtime.fallback_token
+        )

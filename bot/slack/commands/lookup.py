@@ -61,10 +61,16 @@ async def show_alias(context: CommandContext, request: ShowAlias) -> None:
 
 async def show_application(context: CommandContext, request: ShowApplication) -> None:
     await context.require_admin("look up an application by its ID")
-    await _post_card(context, request.application_id, None)
+    async with context.runtime.sessions() as session:
+        linked = await aliases.is_linked_in_workspace(
+            session, team_id=context.team_id, application_id=request.application_id
+        )
+    await _post_card(context, request.application_id, None, toggleable=linked)
 
 
-async def _post_card(context: CommandContext, application_id: str, alias: str | None) -> None:
+async def _post_card(
+    context: CommandContext, application_id: str, alias: str | None, *, toggleable: bool = True
+) -> None:
     token = await context.token()
     try:
         snapshot = await read_quota(
@@ -85,5 +91,5 @@ async def _post_card(context: CommandContext, application_id: str, alias: str | 
     await context.respond(
         response_type="in_channel",
         text=blocks.quota_card_text(snapshot, alias),
-        blocks=blocks.quota_card(snapshot, alias),
+        blocks=blocks.quota_card(snapshot, alias, toggleable=toggleable),
     )

@@ -1,0 +1,82 @@
+"""What the quota card's buttons carry, and reading it back without trusting it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
+
+from ..services.aliases import normalize_alias, normalize_application_id
+from ..services.errors import ServiceError
+
+TOGGLE_ACTION = "quota_card_toggle_fallback"
+REFRESH_ACTION = "quota_card_refresh"
+ACTIONS_BLOCK = "quota_card_actions"
+
+# Where a card lives decides how it is updated: a slash-command reply through its
+# response_url, a message the bot posted itself through chat.update.
+Origin = Literal["command", "message"]
+
+
+class InvalidButtonValue(Exception):
+    """The button's value is not one the bot could have written."""
+
+
+class CardTarget(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str | None
+    application_id: str
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str | None) -> str | None:
+        return None if value is None else _checked(normalize_alias, value)
+
+    @field_validator("application_id")
+    @classmethod
+    def _application_id(cls, value: str) -> str:
+        return _checked(normalize_application_id, value)
+
+
+class ToggleTarget(CardTarget):
+    enable: StrictBool
+
+
+TargetT = TypeVar("TargetT", bound=CardTarget)
+
+
+def _checked(normalize: Callable[[str], str], value: str) -> str:
+    try:
+        return normalize(value)
+    except ServiceError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def encode(target: CardTarget) -> str:
+    return json.dumps(target.model_dump(), separators=(",", ":"))
+
+
+def decode_target(raw: str | None) -> CardTarget:
+    return _decode(CardTarget, raw)
+
+
+def decode_toggle(raw: str | None) -> ToggleTarget:
+    return _decode(ToggleTarget, raw)
+
+
+def _decode(model: type[TargetT], raw: str | None) -> TargetT:
+    try:
+        return model.model_validate_json(raw or "")
+    except ValidationError:
+        raise InvalidButtonValue(repr((raw or "")[:100])) from None
+
+
+def origin_of(block_id: str | None) -> Origin:
+    return "message" if block_id == f"{ACTIONS_BLOCK}:message" else "command"
+
+
+def actions_block_id(origin: Origin) -> str:
+    return f"{ACTIONS_BLOCK}:{origin}"

@@ -1,0 +1,391 @@
+"""Admins switch the global-balance fallback from the card: guarded, explicit, audited."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+import respx
+from sqlalchemy import Engine, text
+
+from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
+
+from .client import (
+    ADMIN,
+    APP_ID,
+    FORM,
+    LISTED_ADMIN,
+    MEMBER,
+    OTHER_APP_ID,
+    BotClient,
+    FakeApplication,
+    button_labels,
+    find_button,
+    set_platform_token,
+    table_rows,
+)
+from .slack_server import TEAM_ID
+
+MESSAGE_TS = "1700000000.000100"
+
+
+@pytest.fixture
+async def fake_app(bot: BotClient, acedata: respx.MockRouter) -> FakeApplication:
+    await set_platform_token(bot, acedata)
+    app = FakeApplication(acedata)
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    await bot.quota(f"admins add <@{LISTED_ADMIN}>", user=ADMIN)
+    return app
+
+
+async def card_for(bot: BotClient, text: str = "prod") -> dict[str, Any]:
+    reply = await bot.quota(text, user=MEMBER)
+    assert reply.response_type == "in_channel"
+    return reply.body
+
+
+def fallback_rows(db: Engine) -> list[tuple[Any, ...]]:
+    with db.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT team_id, user_id, alias, application_id, before, requested, after, "
+                "outcome, trace_id FROM audit_events WHERE action = 'fallback' ORDER BY id"
+            )
+        ).all()
+    return [tuple(row) for row in rows]
+
+
+async def test_card_offers_the_change_with_a_confirm_that_states_the_consequence(
+    bot: BotClient, fake_app: FakeApplication
+) -> None:
+    off_card = await card_for(bot)
+    assert button_labels(off_card["blocks"]) == ["Enable global fallback", "Refresh"]
+    _, enable = find_button(off_card["blocks"], TOGGLE_ACTION)
+    assert enable["confirm"]["text"]["text"] == (
+        "When *prod*'s own quota runs out, calls will be paid from the global balance "
+        "(1,234.50 Credits left)."
+    )
+
+    fake_app.allow = True
+    on_card = await card_for(bot)
+    assert button_labels(on_card["blocks"]) == ["Disable global fallback", "Refresh"]
+    _, disable = find_button(on_card["blocks"], TOGGLE_ACTION)
+    assert (
+        "Calls will fail once *prod*'s own quota is used up" in disable["confirm"]["text"]["text"]
+    )
+    assert disable["style"] == "danger"
+
+
+async def test_admin_enables_fallback(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    fake_app.log.clear()
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    updated = await bot.slack.wait_for_response(key)
+
+    assert fake_app.posts == [{"allow_consume_global": True}]
+    assert fake_app.log[fake_app.log.index("POST") :] == ["POST", "GET"]
+    assert fake_app.allow is True
+    assert updated["replace_original"] is True
+    assert "*Global fallback*\\nON" in json.dumps(updated["blocks"])
+    assert button_labels(updated["blocks"]) == ["Disable global fallback", "Refresh"]
+    note = await bot.slack.wait_for_call("chat.postMessage")
+    assert note.data["channel"] == "C0001"
+    assert note.data["thread_ts"] == MESSAGE_TS
+    assert note.data["text"] == f"<@{ADMIN}> enabled global fallback for *prod* (was off)"
+    assert fallback_rows(db) == [
+        (TEAM_ID, ADMIN, "prod", APP_ID, "off", "on", "on", "changed", None)
+    ]
+
+
+async def test_listed_admin_disables_fallback(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    fake_app.allow = True
+    card = await card_for(bot)
+    key = await bot.press(card, TOGGLE_ACTION, user=LISTED_ADMIN)
+    await bot.slack.wait_for_response(key)
+    assert fake_app.posts == [{"allow_consume_global": False}]
+    note = await bot.slack.wait_for_call("chat.postMessage")
+    assert note.data["text"] == f"<@{LISTED_ADMIN}> disabled global fallback for *prod* (was on)"
+
+
+async def test_member_is_refused_and_nothing_is_sent(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    calls = len(fake_app.log)
+
+    key = await bot.press(card, TOGGLE_ACTION, user=MEMBER)
+    reply = await bot.slack.wait_for_response(key)
+
+    assert reply["response_type"] == "ephemeral"
+    assert reply["replace_original"] is False
+    assert "Only bot admins can switch the global fallback" in reply["text"]
+    assert len(fake_app.log) == calls
+    assert fake_app.allow is False
+    assert [row[-2] for row in fallback_rows(db)] == ["refused"]
+    assert bot.slack.calls_to("chat.postMessage") == []
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            {"alias": "theirs", "application_id": OTHER_APP_ID, "enable": True},
+            "*theirs* is not an alias in this channel or workspace",
+        ),
+        (
+            {"alias": None, "application_id": OTHER_APP_ID, "enable": True},
+            f"Application `{OTHER_APP_ID}` is not linked to any alias in this workspace",
+        ),
+        (
+            {"alias": "prod", "application_id": OTHER_APP_ID, "enable": True},
+            "*prod* now points to another application",
+        ),
+    ],
+    ids=["other workspace's alias", "other workspace's application", "mismatched pair"],
+)
+async def test_button_naming_what_is_not_this_workspaces_is_refused(
+    bot: BotClient,
+    fake_app: FakeApplication,
+    acedata: respx.MockRouter,
+    db: Engine,
+    value: dict[str, Any],
+    expected: str,
+) -> None:
+    with db.begin() as connection:
+        connection.execute(
+            text("INSERT INTO workspaces (team_id, created_at) VALUES ('T0002', CURRENT_TIMESTAMP)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO aliases (team_id, channel_id, name, application_id, created_by, "
+                "created_at) VALUES ('T0002', NULL, 'theirs', :app, 'UX', CURRENT_TIMESTAMP)"
+            ),
+            {"app": OTHER_APP_ID},
+        )
+    other = acedata.post(f"/applications/{OTHER_APP_ID}/update-allow-consume-global/")
+    card = await card_for(bot)
+    calls = len(acedata.calls)
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN, value=json.dumps(value))
+    reply = await bot.slack.wait_for_response(key)
+
+    assert expected in reply["text"]
+    assert "nothing was changed" in reply["text"]
+    assert len(acedata.calls) == calls
+    assert not other.called
+    assert [row[-2] for row in fallback_rows(db)] == ["refused"]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "not json",
+        '{"alias": "prod"}',
+        '{"alias":"prod","application_id":"x","enable":true}',
+        json.dumps({"alias": "prod", "application_id": APP_ID, "enable": "yes"}),
+        json.dumps({"alias": "prod", "application_id": APP_ID, "enable": True, "flip": True}),
+        "x" * 3000,
+    ],
+    ids=["empty", "not json", "missing fields", "bad id", "not a bool", "extra field", "huge"],
+)
+async def test_garbage_button_value_is_refused_clearly(
+    bot: BotClient, fake_app: FakeApplication, db: Engine, value: str
+) -> None:
+    card = await card_for(bot)
+    before, calls = table_rows(db), len(fake_app.log)
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN, value=value)
+    reply = await bot.slack.wait_for_response(key)
+    assert "This button's data could not be read" in reply["text"]
+    assert len(fake_app.log) == calls
+    assert table_rows(db) == before
+
+
+async def test_stale_card_is_refreshed_without_sending_anything(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    fake_app.allow = True  # someone enabled it in the console since the card was posted
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    await bot.slack.wait_for_response(key)
+    await bot.slack.wait_for_response_count(key, 2)
+    refreshed, note = bot.slack.responses[key]
+
+    assert fake_app.posts == []
+    assert refreshed["replace_original"] is True
+    assert "*Global fallback*\\nON" in json.dumps(refreshed["blocks"])
+    assert "already ON; nothing was changed and the card was refreshed" in note["text"]
+    assert [row[-2] for row in fallback_rows(db)] == ["unchanged"]
+
+
+FAILURES = {
+    "401": (httpx.Response(401, json={"detail": "Invalid token."}), "token for this workspace"),
+    "403": (
+        httpx.Response(
+            403, json={"error": {"code": "forbidden", "message": "No"}, "trace_id": "tr-403"}
+        ),
+        "has no access to application",
+    ),
+    "404": (httpx.Response(404, json={"detail": "Not found."}), "has no application"),
+    "500": (httpx.Response(500, json={"detail": "Server error"}), "(HTTP 500)"),
+    "timeout": (httpx.ReadTimeout("slow"), "may or may not have been made: press *Refresh*"),
+}
+
+
+@pytest.mark.parametrize(("answer", "expected"), FAILURES.values(), ids=FAILURES.keys())
+async def test_failed_change_leaves_the_card_and_records_the_failure(
+    bot: BotClient,
+    fake_app: FakeApplication,
+    db: Engine,
+    answer: httpx.Response | Exception,
+    expected: str,
+) -> None:
+    card = await card_for(bot)
+    fake_app.post_answer = answer
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    reply = await bot.slack.wait_for_response(key)
+
+    assert reply["response_type"] == "ephemeral"
+    assert reply["replace_original"] is False
+    assert expected in reply["text"]
+    await asyncio.sleep(0.2)
+    assert len(bot.slack.responses[key]) == 1  # the card was not replaced
+    assert bot.slack.calls_to("chat.postMessage") == []
+    (row,) = fallback_rows(db)
+    assert row[4:8] == ("off", "on", None, "failed")
+    assert row[8] == ("tr-403" if "403" in str(answer) else None)
+
+
+async def test_double_click_changes_once(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    first, _ = bot.action_payload(card, TOGGLE_ACTION, user=ADMIN)
+    second, _ = bot.action_payload(card, TOGGLE_ACTION, user=LISTED_ADMIN)
+
+    answers = await asyncio.gather(
+        *(bot.post_form({"payload": json.dumps(payload)}) for payload in (first, second))
+    )
+    assert answers == [(200, ""), (200, "")]
+    await bot.slack.wait_for_response(first["response_url"].rsplit("/", 1)[1])
+    await bot.slack.wait_for_response(second["response_url"].rsplit("/", 1)[1])
+    await _wait_for_rows(db, 2)
+
+    assert fake_app.allow is True
+    assert fake_app.posts == [{"allow_consume_global": True}]
+    assert sorted(row[-2] for row in fallback_rows(db)) == ["changed", "unchanged"]
+    assert len(bot.slack.calls_to("chat.postMessage")) == 1
+
+
+async def test_replayed_request_within_the_window_changes_nothing_more(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    payload, _ = bot.action_payload(card, TOGGLE_ACTION, user=ADMIN)
+    body = urlencode({"payload": json.dumps(payload)})
+    headers = bot.signed_headers(body)
+    for attempt in (1, 2):
+        assert (await bot.post(body, headers, FORM))[0] == 200
+        await _wait_for_rows(db, attempt)
+
+    assert fake_app.posts == [{"allow_consume_global": True}]
+    assert [row[-2] for row in fallback_rows(db)] == ["changed", "unchanged"]
+
+
+async def test_forged_unsigned_and_stale_actions_are_rejected(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    payload, _ = bot.action_payload(card, TOGGLE_ACTION, user=ADMIN)
+    body = urlencode({"payload": json.dumps(payload)})
+    forged = bot.signed_headers(body)
+    forged["x-slack-signature"] = "v0=" + "f" * 64
+    stale = bot.signed_headers(body, timestamp=int(time.time()) - 301)
+
+    for headers in ({}, forged, stale):
+        status, _ = await bot.post(body, headers, FORM)
+        assert status == 401
+    assert fake_app.posts == []
+    assert fallback_rows(db) == []
+
+
+async def test_anyone_can_refresh_the_card(bot: BotClient, fake_app: FakeApplication) -> None:
+    card = await card_for(bot)
+    fake_app.allow = True
+
+    key = await bot.press(card, REFRESH_ACTION, user=MEMBER)
+    refreshed = await bot.slack.wait_for_response(key)
+
+    assert refreshed["replace_original"] is True
+    assert refreshed["response_type"] == "in_channel"
+    assert "*Global fallback*\\nON" in json.dumps(refreshed["blocks"])
+    assert fake_app.posts == []
+
+
+async def test_card_the_bot_posted_itself_is_updated_with_chat_update(
+    bot: BotClient, fake_app: FakeApplication
+) -> None:
+    card = await card_for(bot)
+    for block in card["blocks"]:
+        if block["type"] == "actions":
+            block["block_id"] = block["block_id"].replace(":command", ":message")
+
+    await bot.press(card, TOGGLE_ACTION, user=ADMIN, message_ts="1700000099.000300")
+    update = await bot.slack.wait_for_call("chat.update")
+
+    assert update.data["channel"] == "C0001"
+    assert update.data["ts"] == "1700000099.000300"
+    assert "*Global fallback*\\nON" in json.dumps(update.data["blocks"])
+    note = await bot.slack.wait_for_call("chat.postMessage")
+    assert note.data["thread_ts"] == "1700000099.000300"
+
+
+async def test_raw_id_card_of_an_unlinked_application_has_no_switch(
+    bot: BotClient, acedata: respx.MockRouter
+) -> None:
+    await set_platform_token(bot, acedata)
+    FakeApplication(acedata, OTHER_APP_ID)
+    reply = await bot.quota(OTHER_APP_ID, user=ADMIN)
+    assert button_labels(reply.body["blocks"]) == ["Refresh"]
+    assert "link it to an alias to switch its global fallback" in reply.text
+
+
+async def test_audit_lists_recent_events_for_admins_only(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    await bot.slack.wait_for_response(key)
+
+    log = await bot.quota("audit prod", user=ADMIN)
+    refused = await bot.quota("audit", user=MEMBER)
+    everything = await bot.quota("audit", user=ADMIN)
+
+    assert log.response_type == "ephemeral"
+    assert f"<@{ADMIN}> asked to enable global fallback for *prod*: *changed* (off → on)" in (
+        log.text
+    )
+    assert "set the Ace Data Cloud token" not in log.text
+    assert "Only bot admins can read the audit log" in refused.text
+    assert "set the Ace Data Cloud token (…c56b)" in everything.text
+    assert f"linked *prod* → `{APP_ID}`" in everything.text
+
+
+async def _wait_for_rows(db: Engine, count: int) -> None:
+    for _ in range(200):
+        if len(fallback_rows(db)) >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {count} fallback audit rows, found {fallback_rows(db)}")
