@@ -480,7 +480,7 @@ def audit_list(events: Sequence[AuditEvent], alias: str | None) -> Blocks:
         return _blocks(SectionBlock(text=MarkdownTextObject(text=f"No audit events{scope} yet.")))
     lines = [_audit_line(event) for event in events]
     header = SectionBlock(
-        text=MarkdownTextObject(text=f"*Last {len(events)} audit events{scope}*, newest first")
+        text=MarkdownTextObject(text=f"*Last {len(events)} audit events*{scope}, newest first")
     )
     return _blocks(header, *(_sections(lines)))
 
