@@ -94,6 +94,14 @@ def token_value(token: str) -> dict[str, str]:
     return {"type": "plain_text_input", "value": token}
 
 
+def answer_with(route: respx.Route, outcome: httpx.Response | Exception) -> None:
+    """Make `route` answer with a response, or fail with a transport error."""
+    if isinstance(outcome, Exception):
+        route.mock(side_effect=outcome)
+    else:
+        route.mock(return_value=outcome)
+
+
 @dataclass
 class Reply:
     """What the user sees: the ack body, or the first message posted to the response_url."""

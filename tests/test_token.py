@@ -20,6 +20,7 @@ from .client import (
     MEMBER,
     PLATFORM_TOKEN,
     BotClient,
+    answer_with,
     mock_quota,
     set_platform_token,
     table_rows,
@@ -84,10 +85,8 @@ async def test_bad_token_is_refused_in_the_modal_and_nothing_stored(
     expected: str,
 ) -> None:
     route = acedata.get("/platform-tokens/me/")
-    if isinstance(upstream, Exception):
-        route.side_effect = upstream
-    else:
-        route.return_value = upstream
+    if upstream is not None:
+        answer_with(route, upstream)
     before = table_rows(db)
 
     answer = await bot.submit_view(

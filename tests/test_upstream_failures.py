@@ -13,6 +13,7 @@ from .client import (
     MEMBER,
     OTHER_APP_ID,
     BotClient,
+    answer_with,
     application,
     mock_quota,
     set_platform_token,
@@ -69,10 +70,7 @@ async def test_card_lookup_failure_is_one_clear_sentence(
     failure: tuple[httpx.Response | Exception, str],
 ) -> None:
     answer, expected = failure
-    route = acedata.get(f"/applications/{APP_ID}")
-    route.side_effect = answer if isinstance(answer, Exception) else None
-    if isinstance(answer, httpx.Response):
-        route.return_value = answer
+    answer_with(acedata.get(f"/applications/{APP_ID}"), answer)
     before = table_rows(db)
 
     reply = await linked.quota("prod", user=MEMBER)
@@ -123,11 +121,7 @@ async def test_link_is_refused_when_the_application_cannot_be_read(
     failure: tuple[httpx.Response | Exception, str],
 ) -> None:
     answer, _ = failure
-    route = acedata.get(f"/applications/{OTHER_APP_ID}")
-    if isinstance(answer, Exception):
-        route.side_effect = answer
-    else:
-        route.return_value = answer
+    answer_with(acedata.get(f"/applications/{OTHER_APP_ID}"), answer)
     before = table_rows(db)
 
     reply = await linked.quota(f"link other {OTHER_APP_ID}", user=ADMIN)

@@ -28,10 +28,10 @@ from ..services.errors import (
 from ..services.fallback import FallbackRequest, record_attempt, set_global_fallback
 from ..services.locks import LockBusy
 from ..services.quota import QuotaSnapshot, read_quota
-from ..services.workspaces import require_platform_token
 from . import blocks, card_values
-from .authz import NotAdmin, require_admin
+from .authz import NotAdmin
 from .card_values import CardTarget, InvalidButtonValue, Origin
+from .context import InteractionContext
 
 logger = logging.getLogger(__name__)
 
@@ -39,15 +39,9 @@ DEADLINE = 8.0
 
 
 @dataclass(frozen=True)
-class CardContext:
-    """A button press on a quota card: who, where, and how to answer and update the card."""
+class CardContext(InteractionContext):
+    """A button press on a quota card: the card's message, and how to update it."""
 
-    runtime: Runtime
-    client: AsyncWebClient
-    respond: AsyncRespond
-    team_id: str
-    user_id: str
-    channel_id: str
     message_ts: str | None
     is_ephemeral: bool
     origin: Origin
@@ -77,20 +71,6 @@ class CardContext:
 
     async def say_privately(self, text: str) -> None:
         await self.respond(text=text, response_type="ephemeral", replace_original=False)
-
-    async def require_admin(self, action: str) -> None:
-        await require_admin(
-            self.client,
-            self.runtime.sessions,
-            team_id=self.team_id,
-            user_id=self.user_id,
-            action=action,
-        )
-
-    async def token(self) -> str:
-        return await require_platform_token(
-            self.runtime.sessions, self.team_id, self.runtime.fallback_token
-        )
 
     async def update_card(
         self, snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool = True
