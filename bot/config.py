@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 DEFAULT_DATABASE_URL = "sqlite:///quota-bot.db"
 
@@ -34,8 +36,12 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        scheme = value.split(":", 1)[0].split("+", 1)[0]
-        if scheme not in {"sqlite", "postgres", "postgresql"}:
+        try:
+            url = make_url(value)
+            url.port  # noqa: B018 (parsing the port is what may fail)
+        except (ArgumentError, ValueError):
+            raise ValueError("is not a database URL such as postgresql://user@host/db") from None
+        if url.get_backend_name() not in {"sqlite", "postgres", "postgresql"}:
             raise ValueError("must start with sqlite:// or postgresql://")
         return value
 
@@ -82,4 +88,5 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        raise ConfigError(f"{name} is invalid: {first['msg']}") from None
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name} is invalid: {reason}") from None

@@ -313,6 +313,7 @@ class FakeApplication:
         self.log: list[str] = []
         self.post_answer: httpx.Response | Exception | None = None
         self.latency = 0.05  # like a real network: concurrent clicks overlap
+        self.applies_despite_answer = False  # a change made although the answer was an error
         router.get("/applications/", params__contains={"scope": "Global"}).respond(
             json={
                 "count": 1,
@@ -332,11 +333,12 @@ class FakeApplication:
     async def _post(self, request: httpx.Request) -> httpx.Response:
         self.log.append("POST")
         await asyncio.sleep(self.latency)
+        if self.applies_despite_answer or self.post_answer is None:
+            self.allow = json.loads(request.content)["allow_consume_global"]
         if isinstance(self.post_answer, Exception):
             raise self.post_answer
         if self.post_answer is not None:
             return self.post_answer
-        self.allow = json.loads(request.content)["allow_consume_global"]
         return httpx.Response(200, json=application(self.app_id, allow=self.allow))
 
     @property

@@ -57,7 +57,7 @@ class SlackServer:
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
-    async def wait_for_response(self, key: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait_for_response(self, key: str, *, timeout: float = 10.0) -> dict[str, Any]:
         """The first message posted to the response_url named `key`."""
         async with self._changed:
             await asyncio.wait_for(

@@ -22,7 +22,9 @@ BAD_INPUT = {
     ),
     "alias too long": ("a" * 33, MEMBER, "an alias is at most 32 characters"),
     "alias too long in link": (f"link {'a' * 40} {APP_ID}", ADMIN, "at most 32 characters"),
-    "illegal characters": ("prod!", MEMBER, "may use only a-z, 0-9, dash, underscore and dot"),
+    "illegal characters": ("prod!", MEMBER, "uses only a-z, 0-9, dash, underscore and dot"),
+    "starts like an option": (f"link --prod {APP_ID}", ADMIN, "Unknown option `--prod`"),
+    "starts with a dot": (".prod", MEMBER, "starts with a-z or 0-9"),
     "mention as alias": ("<!channel>", MEMBER, "`&lt;!channel&gt;` is not a valid alias"),
     "sub-command as alias": (
         f"link help {APP_ID}",

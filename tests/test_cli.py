@@ -64,7 +64,15 @@ def run_cli(
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
                 "DATABASE_URL": "mysql://x@y/z",
             },
-            "DATABASE_URL is invalid: Value error, must start with sqlite:// or postgresql://",
+            "DATABASE_URL is invalid: must start with sqlite:// or postgresql://",
+        ),
+        (
+            {
+                "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_BOT_TOKEN": BOT_TOKEN,
+                "DATABASE_URL": "postgresql://u:hunter2@db.internal:port/quota",
+            },
+            "DATABASE_URL is invalid: is not a database URL",
         ),
         (
             {
@@ -83,7 +91,16 @@ def run_cli(
             "ENCRYPTION_KEY must be Fernet keys",
         ),
     ],
-    ids=["no secret", "no token", "bad token", "bad port", "bad db", "pg no key", "bad key"],
+    ids=[
+        "no secret",
+        "no token",
+        "bad token",
+        "bad port",
+        "bad db",
+        "bad db url",
+        "pg no key",
+        "bad key",
+    ],
 )
 def test_bad_configuration_stops_serve_with_one_clear_line(
     tmp_path: Path, env: dict[str, str], named: str
@@ -94,7 +111,7 @@ def test_bad_configuration_stops_serve_with_one_clear_line(
     assert lines == [lines[0]]
     assert named in lines[0]
     assert "Traceback" not in result.stderr
-    for secret in (BOT_TOKEN, SIGNING_SECRET, "not-a-bot-token", "too-short"):
+    for secret in (BOT_TOKEN, SIGNING_SECRET, "not-a-bot-token", "too-short", "hunter2"):
         assert secret not in result.stderr
 
 

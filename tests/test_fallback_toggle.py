@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -239,7 +240,7 @@ FAILURES = {
     ),
     "404": (httpx.Response(404, json={"detail": "Not found."}), "has no application"),
     "500": (httpx.Response(500, json={"detail": "Server error"}), "(HTTP 500)"),
-    "timeout": (httpx.ReadTimeout("slow"), "may or may not have been made: press *Refresh*"),
+    "timeout": (httpx.ReadTimeout("slow"), "did not answer in time for *prod*"),
 }
 
 
@@ -260,12 +261,135 @@ async def test_failed_change_leaves_the_card_and_records_the_failure(
     assert reply["response_type"] == "ephemeral"
     assert reply["replace_original"] is False
     assert expected in reply["text"]
+    assert "Global fallback was not changed." in reply["text"]
     await asyncio.sleep(0.2)
     assert len(bot.slack.responses[key]) == 1  # the card was not replaced
     assert bot.slack.calls_to("chat.postMessage") == []
     (row,) = fallback_rows(db)
-    assert row[4:8] == ("off", "on", None, "failed")
+    # A refusal (4xx) is final; after a 5xx or a timeout the state is read back to be sure.
+    read_back = None if isinstance(answer, httpx.Response) and answer.status_code < 500 else "off"
+    assert row[4:8] == ("off", "on", read_back, "failed")
     assert row[8] == ("tr-403" if "403" in str(answer) else None)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [httpx.ReadTimeout("slow"), httpx.Response(502), httpx.Response(204)],
+    ids=["timeout", "502", "204 without a body"],
+)
+async def test_change_made_despite_an_unclear_answer_is_reported_as_made(
+    bot: BotClient, fake_app: FakeApplication, db: Engine, answer: httpx.Response | Exception
+) -> None:
+    card = await card_for(bot)
+    fake_app.post_answer = answer
+    fake_app.applies_despite_answer = True
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    updated = await bot.slack.wait_for_response(key)
+
+    assert updated["replace_original"] is True
+    assert "*Global fallback*\\nON" in json.dumps(updated["blocks"])
+    note = await bot.slack.wait_for_call("chat.postMessage")
+    assert note.data["text"] == f"<@{ADMIN}> enabled global fallback for *prod* (was off)"
+    assert [row[4:8] for row in fallback_rows(db)] == [("off", "on", "on", "changed")]
+
+
+async def test_unreadable_state_after_a_failed_change_says_it_may_have_happened(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    fake_app.post_answer = httpx.ReadTimeout("slow")
+    fake_app.applies_despite_answer = True
+    original_get = fake_app.get_route.side_effect
+
+    async def get_then_fail(request: httpx.Request) -> httpx.Response:
+        if "POST" in fake_app.log:
+            return httpx.Response(503)
+        return await original_get(request)
+
+    fake_app.get_route.side_effect = get_then_fail
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    reply = await bot.slack.wait_for_response(key)
+
+    assert "may or may not have been made: press *Refresh* to see" in reply["text"]
+    assert [row[4:8] for row in fallback_rows(db)] == [("off", "on", None, "failed")]
+
+
+async def test_change_while_another_is_in_flight_waits_then_gives_up(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO fallback_locks (team_id, application_id, holder, acquired_at) "
+                "VALUES (:team, :app, 'other-process', :now)"
+            ),
+            {"team": TEAM_ID, "app": APP_ID, "now": datetime.now(UTC)},
+        )
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    reply = await bot.slack.wait_for_response(key, timeout=15)
+
+    assert "Another change to *prod*'s global fallback is in progress" in reply["text"]
+    assert fake_app.posts == []
+    assert [row[-2] for row in fallback_rows(db)] == ["busy"]
+
+
+async def test_lock_left_by_a_crashed_process_is_taken_over(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    with db.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO fallback_locks (team_id, application_id, holder, acquired_at) "
+                "VALUES (:team, :app, 'crashed', :then)"
+            ),
+            {"team": TEAM_ID, "app": APP_ID, "then": datetime.now(UTC) - timedelta(minutes=5)},
+        )
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    await bot.slack.wait_for_response(key)
+
+    assert fake_app.posts == [{"allow_consume_global": True}]
+    with db.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM fallback_locks")).scalar_one() == 0
+
+
+async def test_change_is_reported_even_when_the_card_cannot_be_updated(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    for block in card["blocks"]:
+        if block["type"] == "actions":
+            block["block_id"] = block["block_id"].replace(":command", ":message")
+    bot.slack.failures["chat.update"] = "message_not_found"
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    reply = await bot.slack.wait_for_response(key)
+
+    assert "Global fallback for *prod* is ON, but the card could not be updated" in reply["text"]
+    assert "message_not_found" in reply["text"]
+    note = await bot.slack.wait_for_call("chat.postMessage")
+    assert note.data["text"] == f"<@{ADMIN}> enabled global fallback for *prod* (was off)"
+    assert [row[-2] for row in fallback_rows(db)] == ["changed"]
+
+
+async def test_thread_note_that_cannot_be_posted_is_explained(
+    bot: BotClient, fake_app: FakeApplication
+) -> None:
+    card = await card_for(bot)
+    bot.slack.failures["chat.postMessage"] = "not_in_channel"
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    await bot.slack.wait_for_response_count(key, 2)
+    updated, note = bot.slack.responses[key]
+
+    assert "*Global fallback*\\nON" in json.dumps(updated["blocks"])
+    assert "the note under the card could not be posted" in note["text"]
+    assert "not_in_channel" in note["text"]
 
 
 async def test_double_click_changes_once(

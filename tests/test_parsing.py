@@ -17,7 +17,7 @@ from bot.slack.parsing import (
 
 from .client import APP_ID
 
-valid_alias = st.from_regex(r"[a-zA-Z0-9._-]{1,32}", fullmatch=True).filter(
+valid_alias = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,31}", fullmatch=True).filter(
     lambda alias: alias.lower() not in RESERVED_WORDS
 )
 
@@ -37,6 +37,16 @@ def test_every_valid_alias_is_accepted_lower_cased(alias: str) -> None:
     assert parse(f"link {alias} {APP_ID.upper()} --WORKSPACE") == LinkAlias(
         alias.lower(), APP_ID, workspace=True
     )
+
+
+@given(st.from_regex(r"[-._][a-z0-9._-]{0,31}", fullmatch=True))
+def test_aliases_starting_with_punctuation_are_refused(alias: str) -> None:
+    try:
+        parse(alias)
+    except UsageError as exc:
+        assert "starts with a-z or 0-9" in exc.problem
+    else:
+        raise AssertionError(f"{alias!r} was accepted")
 
 
 def test_mentions_with_and_without_names_are_read() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -43,6 +44,7 @@ BACKOFF_BASE = 0.25
 PAGE_SIZE = 100
 MAX_PAGES = 50
 
+_TOKEN_PATTERN = re.compile(r"(?i)(platform-v1-|bearer\s+)[\w.-]+")
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _STATUS_ERRORS: dict[int, type[AceDataError]] = {
     401: InvalidToken,
@@ -102,13 +104,21 @@ class AceDataClient:
 
     async def set_allow_consume_global(
         self, token: str, application_id: str, allow: bool, *, timeout: float = ATTEMPT_TIMEOUT
-    ) -> Application:
-        """Set the fallback flag to an explicit value. Sent once; never retried."""
+    ) -> Application | None:
+        """Set the fallback flag to an explicit value. Sent once; never retried.
+
+        Returns the updated application, or None when Ace Data Cloud accepted the change (2xx)
+        without answering with an application: the caller re-reads to learn the state.
+        """
         path = f"/applications/{application_id}/update-allow-consume-global/"
         response = await self._send(
             "POST", token, path, json={"allow_consume_global": allow}, timeout=timeout
         )
-        return _parse(Application, _json_or_raise(response))
+        try:
+            return _parse(Application, _json_or_raise(response, token))
+        except MalformedResponse:
+            logger.warning("The fallback change for %s was accepted without an application", path)
+            return None
 
     async def iter_applications(
         self, token: str, *, deadline: float = DEFAULT_DEADLINE, **filters: str
@@ -172,7 +182,7 @@ class AceDataClient:
                 response = await self._send(
                     "GET", token, path, params=params, timeout=min(self._attempt_timeout, remaining)
                 )
-                return _json_or_raise(response)
+                return _json_or_raise(response, token)
             except (RateLimited, UpstreamError, UpstreamTimeout) as exc:
                 if isinstance(exc, UpstreamError) and exc.status_code not in _RETRYABLE_STATUS:
                     raise
@@ -199,15 +209,17 @@ class AceDataClient:
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
         try:
-            return await self._http.request(
-                method,
-                self._api + path,
-                params=params,
-                json=json,
-                headers={"authorization": f"Bearer {token}"},
-                timeout=timeout,
-            )
-        except httpx.TimeoutException:
+            # httpx's timeout bounds each phase (connect, read, …); asyncio's bounds the whole call.
+            async with asyncio.timeout(timeout):
+                return await self._http.request(
+                    method,
+                    self._api + path,
+                    params=params,
+                    json=json,
+                    headers={"authorization": f"Bearer {token}"},
+                    timeout=timeout,
+                )
+        except (httpx.TimeoutException, TimeoutError):
             raise UpstreamTimeout("Ace Data Cloud did not answer in time") from None
         except httpx.TransportError as exc:
             raise UpstreamTimeout(
@@ -215,7 +227,12 @@ class AceDataClient:
             ) from None
 
 
-def _json_or_raise(response: httpx.Response) -> Any:
+def _redact(text: str, token: str) -> str:
+    """Never repeat a token, ours or any other, that an error message may have echoed."""
+    return _TOKEN_PATTERN.sub("[redacted]", text.replace(token, "[redacted]"))
+
+
+def _json_or_raise(response: httpx.Response, token: str) -> Any:
     try:
         body: Any = response.json()
     except ValueError:
@@ -230,7 +247,7 @@ def _json_or_raise(response: httpx.Response) -> Any:
     error_class = _STATUS_ERRORS.get(response.status_code, UpstreamError)
     message, code, trace_id = _error_details(body)
     raise error_class(
-        message or _DEFAULT_MESSAGES[error_class],
+        _redact(message, token) if message else _DEFAULT_MESSAGES[error_class],
         status_code=response.status_code,
         code=code,
         trace_id=trace_id or response.headers.get("x-trace-id"),

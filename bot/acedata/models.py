@@ -4,13 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
+
+
+def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A field the bot can live without: an odd value becomes None instead of failing the whole
+    object."""
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+T = TypeVar("T")
+Lenient = Annotated[T | None, WrapValidator(_or_none)]
 
 
 def _to_decimal(value: Any) -> Any:
@@ -23,11 +44,11 @@ def _to_decimal(value: Any) -> Any:
 
 
 class Service(_Model):
-    id: str | None = None
-    title: str | None = None
-    name: str | None = None
-    alias: str | None = None
-    unit: str | None = None
+    id: Lenient[str] = None
+    title: Lenient[str] = None
+    name: Lenient[str] = None
+    alias: Lenient[str] = None
+    unit: Lenient[str] = None
 
     @property
     def display_name(self) -> str:
@@ -40,16 +61,16 @@ class Service(_Model):
 
 class Application(_Model):
     id: str
-    service_id: str | None = None
-    service: Service | None = None
-    type: str | None = None
-    scope: str | None = None
+    service_id: Lenient[str] = None
+    service: Lenient[Service] = None
+    type: Lenient[str] = None
+    scope: Lenient[str] = None
     remaining_amount: Decimal
     used_amount: Decimal = Decimal(0)
-    allow_consume_global: bool | None = None
-    expired_at: datetime | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    allow_consume_global: Lenient[bool] = None
+    expired_at: Lenient[datetime] = None
+    created_at: Lenient[datetime] = None
+    updated_at: Lenient[datetime] = None
 
     @field_validator("remaining_amount", "used_amount", mode="before")
     @classmethod
@@ -72,10 +93,10 @@ class Application(_Model):
 
 
 class TokenOwner(_Model):
-    id: str | None = None
-    username: str | None = None
-    email: str | None = None
-    nickname: str | None = None
+    id: Lenient[str] = None
+    username: Lenient[str] = None
+    email: Lenient[str] = None
+    nickname: Lenient[str] = None
 
     @property
     def display_name(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -14,14 +16,17 @@ from .crypto import (
     set_encryption_keys,
 )
 
+CONNECT_TIMEOUT = 5
+
 
 def async_database_url(url: str) -> str:
-    """`sqlite:///…` → aiosqlite, `postgres(ql)://…` → psycopg (async); drivers given are kept."""
+    """`sqlite:///…` → aiosqlite, `postgres(ql)://…` → psycopg (async), whatever driver was named:
+    these are the drivers the bot ships with."""
     parsed = make_url(url)
-    backend, _, driver = parsed.drivername.partition("+")
-    if backend == "sqlite" and not driver:
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
-    elif backend in {"postgres", "postgresql"} and driver in {"", "psycopg2"}:
+    elif backend in {"postgres", "postgresql"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
 
@@ -32,7 +37,13 @@ def create_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -63,7 +74,7 @@ def configure_encryption(settings: Settings) -> None:
 
 async def database_is_reachable(engine: AsyncEngine) -> bool:
     try:
-        async with engine.connect() as connection:
+        async with asyncio.timeout(CONNECT_TIMEOUT), engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
     except Exception:
         return False

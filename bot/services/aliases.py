@@ -20,7 +20,8 @@ from .errors import (
 from .workspaces import ensure_workspace
 
 MAX_ALIAS_LENGTH = 32
-ALIAS_PATTERN = re.compile(r"[a-z0-9._-]{1,32}")
+# The first character is a letter or digit so that an alias can never read as an option.
+ALIAS_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 RESERVED_WORDS = frozenset(
     {"list", "link", "unlink", "token", "digest", "alert", "admins", "help", "audit"}
 )
@@ -34,7 +35,9 @@ def normalize_alias(raw: str) -> str:
     if len(name) > MAX_ALIAS_LENGTH:
         raise InvalidAlias(raw, f"an alias is at most {MAX_ALIAS_LENGTH} characters")
     if not ALIAS_PATTERN.fullmatch(name):
-        raise InvalidAlias(raw, "an alias may use only a-z, 0-9, dash, underscore and dot")
+        raise InvalidAlias(
+            raw, "an alias uses only a-z, 0-9, dash, underscore and dot, and starts with a-z or 0-9"
+        )
     if name in RESERVED_WORDS:
         raise InvalidAlias(raw, f"`{name}` is a /quota sub-command and cannot be an alias")
     return name

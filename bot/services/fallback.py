@@ -20,7 +20,7 @@ from .quota import QuotaSnapshot, read_quota
 
 logger = logging.getLogger(__name__)
 
-LOCK_WAIT = 10.0
+LOCK_WAIT = 5.0
 ACTION = "fallback"
 
 
@@ -39,14 +39,15 @@ class FallbackRequest:
 
 @dataclass(frozen=True)
 class FallbackResult:
-    """`outcome` is changed, unchanged (it already was), mismatch, failed, or busy."""
+    """`outcome` is changed, unchanged (it already was), mismatch, or failed; `uncertain` when a
+    failed change may still have been applied and the state could not be read back."""
 
     outcome: str
     before: bool | None
     after: bool | None
     snapshot: QuotaSnapshot | None
     error: AceDataError | None = None
-    sent: bool = False
+    uncertain: bool = False
 
 
 async def record_attempt(
@@ -113,19 +114,36 @@ async def _change(
     before = current.application.allow_consume_global
     if before == request.enable:
         return FallbackResult("unchanged", before, before, current)
+    send_error: AceDataError | None = None
+    posted = None
     try:
         posted = await client.set_allow_consume_global(
             token, request.application_id, request.enable
         )
     except AceDataError as exc:
         logger.warning("Fallback change failed for %s: %s", request.application_id, exc)
-        return FallbackResult("failed", before, None, current, exc, sent=True)
+        if _refused(exc):
+            return FallbackResult("failed", before, None, current, exc)
+        send_error = exc  # a timeout or 5xx may still have been applied: read to find out
     try:
         confirmed = await client.get_application(token, request.application_id, deadline=deadline)
     except AceDataError as exc:
+        if posted is None:
+            return FallbackResult(
+                "failed", before, None, current, send_error or exc, uncertain=True
+            )
         logger.warning("Re-read after the fallback change failed, using the POST answer: %s", exc)
         confirmed = posted
     after = confirmed.allow_consume_global
-    outcome = "changed" if after == request.enable else "mismatch"
     snapshot = replace(current, application=confirmed, as_of=utcnow())
-    return FallbackResult(outcome, before, after, snapshot, sent=True)
+    if after == request.enable:
+        return FallbackResult("changed", before, after, snapshot)
+    if send_error is not None:
+        return FallbackResult("failed", before, after, current, send_error)
+    return FallbackResult("mismatch", before, after, snapshot)
+
+
+def _refused(error: AceDataError) -> bool:
+    """A 4xx answer (but 408) means the change was not made; anything else leaves it open."""
+    status = error.status_code
+    return status is not None and 400 <= status < 500 and status != 408

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,6 +40,8 @@ async def read_quota(
         application = await client.get_application(token, application_id, deadline=deadline)
     except BaseException:
         global_balance.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await global_balance
         raise
     return QuotaSnapshot(application, await global_balance, utcnow())
 

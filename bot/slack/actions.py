@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -74,17 +75,24 @@ class CardContext(InteractionContext):
 
     async def update_card(
         self, snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool = True
-    ) -> None:
+    ) -> str | None:
+        """Replace the card in place; the reason it could not be, or None when it was."""
         card = blocks.quota_card(snapshot, alias, origin=self.origin, toggleable=toggleable)
         text = blocks.quota_card_text(snapshot, alias)
-        if self.origin == "message" and self.message_ts and not self.is_ephemeral:
-            await self.client.chat_update(
-                channel=self.channel_id, ts=self.message_ts, text=text, blocks=card
-            )
-        else:
-            await self.respond(
+        try:
+            if self.origin == "message" and self.message_ts and not self.is_ephemeral:
+                await self.client.chat_update(
+                    channel=self.channel_id, ts=self.message_ts, text=text, blocks=card
+                )
+                return None
+            response = await self.respond(
                 text=text, blocks=card, response_type="in_channel", replace_original=True
             )
+        except SlackApiError as exc:
+            return str(exc.response.get("error"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return type(exc).__name__
+        return None if response.status_code == 200 else f"HTTP {response.status_code}"
 
     async def reply_in_thread(self, text: str) -> None:
         if not self.message_ts or self.is_ephemeral:
@@ -196,12 +204,17 @@ async def toggle_fallback(context: CardContext) -> None:
     if result.error is not None:
         await context.say_privately(
             blocks.fallback_failed(
-                result.error, target.alias, target.application_id, after_send=result.sent
+                result.error, target.alias, target.application_id, uncertain=result.uncertain
             )
         )
         return
     assert result.snapshot is not None, "a result without an error carries the card's data"
-    await context.update_card(result.snapshot, target.alias)
+    card_problem = await context.update_card(result.snapshot, target.alias)
+    if card_problem is not None:
+        logger.warning("Card update failed team=%s: %s", context.team_id, card_problem)
+        await context.say_privately(
+            blocks.card_not_updated(target.alias, target.application_id, result.after, card_problem)
+        )
     if result.outcome == "changed":
         await context.reply_in_thread(
             blocks.fallback_changed_note(
@@ -243,4 +256,14 @@ async def refresh_card(context: CardContext) -> None:
             blocks.upstream_problem(exc, application_id=target.application_id, alias=target.alias)
         )
         return
-    await context.update_card(snapshot, target.alias, toggleable=toggleable)
+    card_problem = await context.update_card(snapshot, target.alias, toggleable=toggleable)
+    if card_problem is not None:
+        logger.warning("Card refresh failed team=%s: %s", context.team_id, card_problem)
+        await context.say_privately(
+            blocks.card_not_updated(
+                target.alias,
+                target.application_id,
+                snapshot.application.allow_consume_global,
+                card_problem,
+            )
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -49,15 +49,19 @@ TOKEN_ACTION = "token_input"
 TOKEN_CONSOLE_URL = "https://platform.acedata.cloud/console/platform-tokens"
 
 
+# Wide enough for any amount an API could send; the default 28 digits raise on 1e26.
+_WIDE = Context(prec=100, rounding=ROUND_HALF_UP)
+
+
 def amount(value: Decimal) -> str:
     """Two decimals with thousands separators: 493.2210000000001 → 493.22."""
-    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
+    return f"{value.quantize(Decimal('0.01'), context=_WIDE):,}"
 
 
 def percent(value: Decimal | None) -> str:
     if value is None:
         return "n/a"
-    return f"{value.quantize(Decimal('0.1'), rounding=ROUND_HALF_UP)}%"
+    return f"{value.quantize(Decimal('0.1'), context=_WIDE)}%"
 
 
 def slack_date(moment: datetime) -> str:
@@ -285,9 +289,10 @@ def help_blocks() -> Blocks:
         ContextBlock(
             elements=[
                 MarkdownTextObject(
-                    text="Aliases are 1 to 32 characters of a-z, 0-9, `-`, `_`, `.`. A channel "
-                    "alias shadows a workspace alias of the same name. Admins are Slack "
-                    "workspace admins and owners, plus the users listed by `/quota admins`."
+                    text="Aliases are 1 to 32 characters of a-z, 0-9, `-`, `_`, `.`, starting "
+                    "with a letter or digit. A channel alias shadows a workspace alias of the "
+                    "same name. Admins are Slack workspace admins and owners, plus the users "
+                    "listed by `/quota admins`."
                 )
             ]
         ),
@@ -422,12 +427,22 @@ def fallback_already(alias: str | None, application_id: str, state: bool | None)
 
 
 def fallback_failed(
-    error: AceDataError, alias: str | None, application_id: str, *, after_send: bool
+    error: AceDataError, alias: str | None, application_id: str, *, uncertain: bool
 ) -> str:
     text = upstream_problem(error, application_id=application_id, alias=alias)
-    if after_send and isinstance(error, UpstreamTimeout):
+    if uncertain:
         return text + " The change may or may not have been made: press *Refresh* to see."
     return text + " Global fallback was not changed."
+
+
+def card_not_updated(
+    alias: str | None, application_id: str, state: bool | None, problem: str
+) -> str:
+    name = f"*{escape(alias)}*" if alias else f"`{escape(application_id)}`"
+    return (
+        f":warning: Global fallback for {name} is {fallback_state(state)}, but the card could not "
+        f"be updated (Slack said `{escape(problem)}`). Run `/quota` again for a fresh card."
+    )
 
 
 def fallback_busy(alias: str | None, application_id: str) -> str:

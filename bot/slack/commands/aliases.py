@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy.exc import IntegrityError
+
 from ...acedata import AceDataError
 from ...services import aliases, audit
 from .. import blocks
@@ -29,12 +31,27 @@ async def link_alias(context: CommandContext, request: LinkAlias) -> None:
             + "\nThe alias was not linked."
         )
         return
-    channel_id = None if request.workspace else context.channel_id
+    try:
+        result = await _save_link(context, request)
+    except IntegrityError:
+        # Somebody linked the same new alias at the same moment: theirs exists now, so this
+        # second attempt replaces it like any re-link.
+        result = await _save_link(context, request)
+    scope = "the whole workspace" if request.workspace else "this channel"
+    was = f" (was `{result.previous_application_id}`)" if result.previous_application_id else ""
+    await context.say_privately(
+        f":link: *{escape(request.alias)}* now points to {escape(application.title)} "
+        f"(`{request.application_id}`) for {scope}{was}. Anyone here can use "
+        f"`/quota {escape(request.alias)}`."
+    )
+
+
+async def _save_link(context: CommandContext, request: LinkAlias) -> aliases.LinkResult:
     async with context.runtime.sessions() as session, session.begin():
         result = await aliases.link(
             session,
             team_id=context.team_id,
-            channel_id=channel_id,
+            channel_id=None if request.workspace else context.channel_id,
             name=request.alias,
             application_id=request.application_id,
             user_id=context.user_id,
@@ -51,13 +68,7 @@ async def link_alias(context: CommandContext, request: LinkAlias) -> None:
             after=request.application_id,
             detail="workspace" if request.workspace else f"channel {context.channel_id}",
         )
-    scope = "the whole workspace" if request.workspace else "this channel"
-    was = f" (was `{result.previous_application_id}`)" if result.previous_application_id else ""
-    await context.say_privately(
-        f":link: *{escape(request.alias)}* now points to {escape(application.title)} "
-        f"(`{request.application_id}`) for {scope}{was}. Anyone here can use "
-        f"`/quota {escape(request.alias)}`."
-    )
+    return result
 
 
 async def unlink_alias(context: CommandContext, request: UnlinkAlias) -> None:
