@@ -103,4 +103,3 @@ async def test_changes_are_audited(ready: BotClient, db: Engine) -> None:
         ("alias_unlinked", ADMIN, "prod", OTHER_APP_ID, None, "changed"),
         ("admin_added", ADMIN, None, None, None, "changed"),
     ]
-
