@@ -209,7 +209,24 @@ async def test_garbage_button_value_is_refused_clearly(
     reply = await bot.slack.wait_for_response(key)
     assert "This button's data could not be read" in reply["text"]
     assert len(fake_app.log) == calls
-    assert table_rows(db) == before
+    after = table_rows(db)
+    assert {name: rows for name, rows in after.items() if name != "audit_events"} == {
+        name: rows for name, rows in before.items() if name != "audit_events"
+    }
+    assert [row[-2] for row in fallback_rows(db)] == ["refused"]
+
+
+async def test_switch_without_a_token_says_how_to_set_one(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    with db.begin() as connection:
+        connection.execute(text("UPDATE workspaces SET acedata_token = NULL"))
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    reply = await bot.slack.wait_for_response(key)
+    assert "No Ace Data Cloud token is set" in reply["text"]
+    assert fake_app.posts == []
+    assert [row[-2] for row in fallback_rows(db)] == ["failed"]
 
 
 async def test_stale_card_is_refreshed_without_sending_anything(
@@ -413,19 +430,22 @@ async def test_double_click_changes_once(
     assert len(bot.slack.calls_to("chat.postMessage")) == 1
 
 
-async def test_replayed_request_within_the_window_changes_nothing_more(
+async def test_replayed_request_is_rejected_even_within_the_window(
     bot: BotClient, fake_app: FakeApplication, db: Engine
 ) -> None:
     card = await card_for(bot)
-    payload, _ = bot.action_payload(card, TOGGLE_ACTION, user=ADMIN)
+    payload, key = bot.action_payload(card, TOGGLE_ACTION, user=ADMIN)
     body = urlencode({"payload": json.dumps(payload)})
     headers = bot.signed_headers(body)
-    for attempt in (1, 2):
-        assert (await bot.post(body, headers, FORM))[0] == 200
-        await _wait_for_rows(db, attempt)
 
+    first = await bot.post(body, headers, FORM)
+    await bot.slack.wait_for_response(key)
+    replay = await bot.post(body, headers, FORM)
+
+    assert first == (200, "")
+    assert replay[0] == 401
     assert fake_app.posts == [{"allow_consume_global": True}]
-    assert [row[-2] for row in fallback_rows(db)] == ["changed", "unchanged"]
+    assert [row[-2] for row in fallback_rows(db)] == ["changed"]
 
 
 async def test_forged_unsigned_and_stale_actions_are_rejected(

@@ -17,6 +17,8 @@ from .client import (
     OTHER_CHANNEL,
     PLATFORM_TOKEN,
     BotClient,
+    application,
+    button_labels,
     mock_quota,
     set_platform_token,
 )
@@ -193,3 +195,32 @@ async def test_service_title_is_escaped(bot: BotClient, acedata: respx.MockRoute
         assert "<https://evil.test" not in mrkdwn
     # A header is plain text, which Slack never parses for mentions or links.
     assert card.body["blocks"][0]["text"]["type"] == "plain_text"
+
+
+async def test_odd_fields_the_card_does_not_need_do_not_break_it(
+    bot: BotClient, acedata: respx.MockRouter
+) -> None:
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata)
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    odd = application(remaining=1e26, used=None) | {
+        "service": "midjourney",
+        "expired_at": "",
+        "created_at": "yesterday",
+        "allow_consume_global": "sometimes",
+        "unexpected": {"nested": [1, 2]},
+    }
+    acedata.get(f"/applications/{APP_ID}").respond(json=odd)
+
+    card = await bot.quota("prod", user=MEMBER)
+
+    assert card.response_type == "in_channel"
+    assert "Application · prod" in card.text
+    assert "100,000,000,000,000,000,000,000,000.00 Credits" in card.text
+    assert "*Used*\n0.00 Credits" in card.text
+    assert "*Global fallback*\nunknown" in card.text
+    assert button_labels(card.body["blocks"]) == [
+        "Enable global fallback",
+        "Disable global fallback",
+        "Refresh",
+    ]

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import urlencode
 
-from .client import FORM, MEMBER, BotClient
+import pytest
+import respx
+from sqlalchemy import Engine
+
+from .client import (
+    ADMIN,
+    APP_ID,
+    FORM,
+    MEMBER,
+    PLATFORM_TOKEN,
+    BotClient,
+    mock_quota,
+    table_rows,
+)
 
 
 async def test_unsigned_request_is_rejected(bot: BotClient) -> None:
@@ -41,3 +55,54 @@ async def test_signed_fresh_request_is_answered(bot: BotClient) -> None:
     reply = await bot.quota("help", user=MEMBER)
     assert reply.via_ack
     assert "/quota link &lt;alias&gt; &lt;application-id&gt;" in reply.text
+
+
+async def test_replayed_command_is_rejected(bot: BotClient) -> None:
+    body = urlencode(bot.command_fields("help", user=MEMBER))
+    headers = bot.signed_headers(body)
+    first, _ = await bot.post(body, headers, FORM)
+    replay, _ = await bot.post(body, headers, FORM)
+    assert (first, replay) == (200, 401)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"acedata_platform_token": PLATFORM_TOKEN}])
+async def test_command_from_another_workspace_is_refused(
+    bot: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    mock_quota(acedata)
+    before = table_rows(db)
+    fields = bot.command_fields(f"link prod {APP_ID}", user=ADMIN)
+    fields["team_id"] = "T9999"
+    status, body = await bot.post_form(fields)
+    assert status == 200
+    assert "installed for another Slack workspace" in json.loads(body)["text"]
+    assert not acedata.calls
+    assert table_rows(db) == before
+
+
+async def test_button_pressed_by_a_user_of_another_workspace_is_ignored(
+    bot: BotClient, acedata: respx.MockRouter, db: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    card = {
+        "blocks": [
+            {
+                "type": "actions",
+                "block_id": "quota_card_actions:command",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "quota_card_refresh",
+                        "text": {"type": "plain_text", "text": "Refresh"},
+                        "value": json.dumps({"alias": "prod", "application_id": APP_ID}),
+                    }
+                ],
+            }
+        ]
+    }
+    payload, key = bot.action_payload(card, "quota_card_refresh", user=ADMIN)
+    payload["user"]["team_id"] = "T9999"
+    status, _ = await bot.post_form({"payload": json.dumps(payload)})
+    assert status == 200
+    assert "Refused a request from workspace(s) ['T9999']" in caplog.text
+    assert key not in bot.slack.responses
+    assert not acedata.calls

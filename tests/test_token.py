@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .client import (
     PLATFORM_TOKEN,
     BotClient,
     answer_with,
+    application,
     mock_quota,
     set_platform_token,
     table_rows,
@@ -164,3 +166,54 @@ async def test_rotated_key_still_reads_tokens_saved_under_the_old_one(
 
     assert "493.22 Credits" in card.text
     assert acedata.calls.last.request.headers["authorization"] == f"Bearer {PLATFORM_TOKEN}"
+
+
+async def test_token_echoed_by_ace_data_cloud_is_redacted_everywhere(
+    bot: BotClient, acedata: respx.MockRouter, db: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata)
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    echo = {"error": {"code": "forbidden", "message": f"Token {PLATFORM_TOKEN} may not do that"}}
+    acedata.get(f"/applications/{APP_ID}").respond(403, json=echo)
+    acedata.post(f"/applications/{APP_ID}/update-allow-consume-global/").respond(403, json=echo)
+
+    lookup = await bot.quota("prod", user=MEMBER)
+    card = {
+        "blocks": [
+            {
+                "type": "actions",
+                "block_id": "quota_card_actions:command",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": "quota_card_toggle_fallback:enable",
+                        "text": {"type": "plain_text", "text": "Enable global fallback"},
+                        "value": json.dumps(
+                            {"alias": "prod", "application_id": APP_ID, "enable": True}
+                        ),
+                    }
+                ],
+            }
+        ]
+    }
+    acedata.get(f"/applications/{APP_ID}").respond(json=application())
+    key = await bot.press(card, "quota_card_toggle_fallback", user=ADMIN)
+    toggle = await bot.slack.wait_for_response(key)
+    refused = await bot.submit_view(
+        TOKEN_MODAL_CALLBACK,
+        {TOKEN_BLOCK: {TOKEN_ACTION: token_value(PLATFORM_TOKEN[:-4] + "0000")}},
+        user=MEMBER,
+    )
+
+    secret = PLATFORM_TOKEN[12:]
+    assert "“Token [redacted] may not do that”" in lookup.text
+    assert "[redacted]" in toggle["text"]
+    assert refused["response_action"] == "errors"
+    with db.connect() as connection:
+        details = connection.execute(text("SELECT detail FROM audit_events")).scalars().all()
+    everything = [lookup.text, toggle["text"], caplog.text, repr(details), repr(bot.slack.calls)]
+    for place in everything:
+        assert secret not in place
+        assert secret[:-4] not in place

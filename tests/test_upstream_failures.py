@@ -31,21 +31,21 @@ FAILURES = {
         httpx.Response(
             403, json={"error": {"code": "forbidden", "message": "Not yours"}, "trace_id": TRACE}
         ),
-        f"has no access to application `{APP_ID}` (*prod*)",
+        "has no access to application",
     ),
     "404": (
         httpx.Response(404, json={"detail": "Not found."}),
-        f"Ace Data Cloud has no application `{APP_ID}` for this account",
+        "Ace Data Cloud has no application",
     ),
     "429": (httpx.Response(429, json={"detail": "Slow down"}), "rate-limiting requests"),
     "500": (
         httpx.Response(500, json={"error": {"code": "internal", "message": "Boom"}}),
-        "had a problem answering for *prod* (HTTP 500)",
+        "(HTTP 500)",
     ),
-    "timeout": (httpx.ReadTimeout("read timed out"), "did not answer in time for *prod*"),
+    "timeout": (httpx.ReadTimeout("read timed out"), "did not answer in time"),
     "not json": (
         httpx.Response(200, text="<html>Bad Gateway</html>"),
-        "sent an answer for *prod* that the bot could not read",
+        "that the bot could not read",
     ),
     "missing fields": (
         httpx.Response(200, json={"id": APP_ID, "service": {"title": "Midjourney"}}),
@@ -120,12 +120,22 @@ async def test_link_is_refused_when_the_application_cannot_be_read(
     db: Engine,
     failure: tuple[httpx.Response | Exception, str],
 ) -> None:
-    answer, _ = failure
+    answer, expected = failure
     answer_with(acedata.get(f"/applications/{OTHER_APP_ID}"), answer)
     before = table_rows(db)
 
     reply = await linked.quota(f"link other {OTHER_APP_ID}", user=ADMIN)
 
     assert reply.response_type == "ephemeral"
+    assert expected in reply.text
     assert "The alias was not linked." in reply.text
     assert table_rows(db) == before
+
+
+async def test_failure_names_the_alias_and_its_application(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    acedata.get(f"/applications/{APP_ID}").respond(404, json={"detail": "Not found."})
+    reply = await linked.quota("prod", user=MEMBER)
+    assert f"Ace Data Cloud has no application `{APP_ID}` for this account" in reply.text
+    assert "An admin can re-link *prod*: `/quota link prod &lt;application-id&gt;`" in reply.text

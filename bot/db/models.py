@@ -107,3 +107,13 @@ class FallbackLock(Base):
     application_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SeenRequestSignature(Base):
+    """The signature of a Slack request already served; a second one with it is a replay."""
+
+    __tablename__ = "seen_request_signatures"
+    __table_args__ = (Index("ix_seen_request_signatures_seen_at", "seen_at"),)
+
+    signature: Mapped[str] = mapped_column(String(80), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

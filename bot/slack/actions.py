@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError
 from ..runtime import Runtime
+from ..services import audit
 from ..services.aliases import check_card_target, is_linked_in_workspace
 from ..services.errors import (
     AliasNotFound,
@@ -26,6 +27,7 @@ from ..services.errors import (
     NoTokenConfigured,
     TargetMoved,
 )
+from ..services.fallback import ACTION as FALLBACK_ACTION
 from ..services.fallback import FallbackRequest, record_attempt, set_global_fallback
 from ..services.locks import LockBusy
 from ..services.quota import QuotaSnapshot, read_quota
@@ -177,7 +179,19 @@ async def _check_target(context: CardContext, target: CardTarget) -> None:
 
 
 async def toggle_fallback(context: CardContext) -> None:
-    target = card_values.decode_toggle(context.value)
+    try:
+        target = card_values.decode_toggle(context.value)
+    except InvalidButtonValue:
+        async with context.runtime.sessions() as session, session.begin():
+            await audit.record(
+                session,
+                team_id=context.team_id,
+                user_id=context.user_id,
+                action=FALLBACK_ACTION,
+                outcome="refused",
+                detail="unreadable button value",
+            )
+        raise
     request = FallbackRequest(
         team_id=context.team_id,
         user_id=context.user_id,
@@ -193,7 +207,11 @@ async def toggle_fallback(context: CardContext) -> None:
             context.runtime.sessions, request, outcome="refused", detail=type(exc).__name__
         )
         raise
-    token = await context.token()
+    try:
+        token = await context.token()
+    except NoTokenConfigured:
+        await record_attempt(context.runtime.sessions, request, outcome="failed", detail="no token")
+        raise
     try:
         result = await set_global_fallback(
             context.runtime.acedata, context.runtime.sessions, token, request, deadline=DEADLINE

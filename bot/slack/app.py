@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..runtime import Runtime
-from . import actions, commands, views
+from . import actions, commands, guards, views
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ def create_app(runtime: Runtime, *, socket_mode: bool = False) -> AsyncApp:
         request_verification_enabled=not socket_mode,
         logger=logging.getLogger("bot.slack.bolt"),
     )
+    guards.register(app, runtime)
     commands.register(app, runtime)
     actions.register(app, runtime)
     views.register(app, runtime)

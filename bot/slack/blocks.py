@@ -225,6 +225,10 @@ NO_TOKEN = (
     ":key: No Ace Data Cloud token is set for this workspace yet. An admin can set one with "
     "`/quota token`."
 )
+OTHER_WORKSPACE = (
+    ":no_entry: This Quota Bot is installed for another Slack workspace, so it cannot answer "
+    "here; nothing was done."
+)
 INTERNAL_ERROR = (
     ":x: Something went wrong on our side; nothing was changed. It has been logged — please try "
     "again."
