@@ -28,7 +28,12 @@ from ..services.errors import (
     TargetMoved,
 )
 from ..services.fallback import ACTION as FALLBACK_ACTION
-from ..services.fallback import FallbackRequest, record_attempt, set_global_fallback
+from ..services.fallback import (
+    FallbackRequest,
+    FallbackResult,
+    record_attempt,
+    set_global_fallback,
+)
 from ..services.locks import LockBusy
 from ..services.quota import QuotaSnapshot, read_quota
 from . import blocks, card_values
@@ -179,10 +184,25 @@ async def _check_target(context: CardContext, target: CardTarget) -> None:
 
 
 async def toggle_fallback(context: CardContext) -> None:
+    request, token = await _authorized_fallback_request(context)
+    try:
+        result = await set_global_fallback(
+            context.runtime.acedata, context.runtime.sessions, token, request, deadline=DEADLINE
+        )
+    except LockBusy:
+        await context.say_privately(blocks.fallback_busy(request.alias, request.application_id))
+        return
+    await _report_fallback_result(context, request, result)
+
+
+async def _authorized_fallback_request(context: CardContext) -> tuple[FallbackRequest, str]:
+    """The change the button asks for, once it is known to be allowed, and the token to make it
+    with. Every refusal is audited before it is raised."""
+    sessions = context.runtime.sessions
     try:
         target = card_values.decode_toggle(context.value)
     except InvalidButtonValue:
-        async with context.runtime.sessions() as session, session.begin():
+        async with sessions() as session, session.begin():
             await audit.record(
                 session,
                 team_id=context.team_id,
@@ -203,52 +223,46 @@ async def toggle_fallback(context: CardContext) -> None:
         await context.require_admin("switch the global fallback")
         await _check_target(context, target)
     except (NotAdmin, AliasNotFound, TargetMoved, ApplicationNotLinked) as exc:
-        await record_attempt(
-            context.runtime.sessions, request, outcome="refused", detail=type(exc).__name__
-        )
+        await record_attempt(sessions, request, outcome="refused", detail=type(exc).__name__)
         raise
     try:
-        token = await context.token()
+        return request, await context.token()
     except NoTokenConfigured:
-        await record_attempt(context.runtime.sessions, request, outcome="failed", detail="no token")
+        await record_attempt(sessions, request, outcome="failed", detail="no token")
         raise
-    try:
-        result = await set_global_fallback(
-            context.runtime.acedata, context.runtime.sessions, token, request, deadline=DEADLINE
-        )
-    except LockBusy:
-        await context.say_privately(blocks.fallback_busy(target.alias, target.application_id))
-        return
+
+
+async def _report_fallback_result(
+    context: CardContext, request: FallbackRequest, result: FallbackResult
+) -> None:
+    alias, application_id = request.alias, request.application_id
     if result.error is not None:
         await context.say_privately(
-            blocks.fallback_failed(
-                result.error, target.alias, target.application_id, uncertain=result.uncertain
-            )
+            blocks.fallback_failed(result.error, alias, application_id, uncertain=result.uncertain)
         )
         return
     assert result.snapshot is not None, "a result without an error carries the card's data"
-    card_problem = await context.update_card(result.snapshot, target.alias)
+    card_problem = await context.update_card(result.snapshot, alias)
     if card_problem is not None:
         logger.warning("Card update failed team=%s: %s", context.team_id, card_problem)
         await context.say_privately(
-            blocks.card_not_updated(target.alias, target.application_id, result.after, card_problem)
+            blocks.card_not_updated(alias, application_id, result.after, card_problem)
         )
-    if result.outcome == "changed":
-        await context.reply_in_thread(
-            blocks.fallback_changed_note(
-                context.user_id, target.alias, target.application_id, result.before, result.after
+    match result.outcome:
+        case "changed":
+            await context.reply_in_thread(
+                blocks.fallback_changed_note(
+                    context.user_id, alias, application_id, result.before, result.after
+                )
             )
-        )
-    elif result.outcome == "unchanged":
-        await context.say_privately(
-            blocks.fallback_already(target.alias, target.application_id, result.after)
-        )
-    else:
-        await context.say_privately(
-            blocks.fallback_mismatch(
-                target.alias, target.application_id, target.enable, result.after
+        case "unchanged":
+            await context.say_privately(
+                blocks.fallback_already(alias, application_id, result.after)
             )
-        )
+        case _:
+            await context.say_privately(
+                blocks.fallback_mismatch(alias, application_id, request.enable, result.after)
+            )
 
 
 async def refresh_card(context: CardContext) -> None:
