@@ -134,6 +134,21 @@ def find_button(blocks: list[dict[str, Any]], prefix: str) -> tuple[dict[str, An
     raise AssertionError(f"no button {prefix!r} on the card")
 
 
+def card_with_button(action_id: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A minimal card holding one button, for payloads a test writes by hand."""
+    button = {
+        "type": "button",
+        "action_id": action_id,
+        "text": {"type": "plain_text", "text": action_id},
+        "value": json.dumps(value),
+    }
+    return {
+        "blocks": [
+            {"type": "actions", "block_id": "quota_card_actions:command", "elements": [button]}
+        ]
+    }
+
+
 def button_labels(blocks: list[dict[str, Any]]) -> list[str]:
     return [
         element["text"]["text"]

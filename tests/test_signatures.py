@@ -17,6 +17,7 @@ from .client import (
     MEMBER,
     PLATFORM_TOKEN,
     BotClient,
+    card_with_button,
     mock_quota,
     table_rows,
 )
@@ -83,22 +84,7 @@ async def test_command_from_another_workspace_is_refused(
 async def test_button_pressed_by_a_user_of_another_workspace_is_ignored(
     bot: BotClient, acedata: respx.MockRouter, db: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    card = {
-        "blocks": [
-            {
-                "type": "actions",
-                "block_id": "quota_card_actions:command",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "quota_card_refresh",
-                        "text": {"type": "plain_text", "text": "Refresh"},
-                        "value": json.dumps({"alias": "prod", "application_id": APP_ID}),
-                    }
-                ],
-            }
-        ]
-    }
+    card = card_with_button("quota_card_refresh", {"alias": "prod", "application_id": APP_ID})
     payload, key = bot.action_payload(card, "quota_card_refresh", user=ADMIN)
     payload["user"]["team_id"] = "T9999"
     status, _ = await bot.post_form({"payload": json.dumps(payload)})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from .client import (
     BotClient,
     answer_with,
     application,
+    card_with_button,
     mock_quota,
     set_platform_token,
     table_rows,
@@ -180,24 +180,10 @@ async def test_token_echoed_by_ace_data_cloud_is_redacted_everywhere(
     acedata.post(f"/applications/{APP_ID}/update-allow-consume-global/").respond(403, json=echo)
 
     lookup = await bot.quota("prod", user=MEMBER)
-    card = {
-        "blocks": [
-            {
-                "type": "actions",
-                "block_id": "quota_card_actions:command",
-                "elements": [
-                    {
-                        "type": "button",
-                        "action_id": "quota_card_toggle_fallback:enable",
-                        "text": {"type": "plain_text", "text": "Enable global fallback"},
-                        "value": json.dumps(
-                            {"alias": "prod", "application_id": APP_ID, "enable": True}
-                        ),
-                    }
-                ],
-            }
-        ]
-    }
+    card = card_with_button(
+        "quota_card_toggle_fallback:enable",
+        {"alias": "prod", "application_id": APP_ID, "enable": True},
+    )
     acedata.get(f"/applications/{APP_ID}").respond(json=application())
     key = await bot.press(card, "quota_card_toggle_fallback", user=ADMIN)
     toggle = await bot.slack.wait_for_response(key)

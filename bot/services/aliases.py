@@ -60,7 +60,6 @@ def looks_like_application_id(raw: str) -> bool:
 
 @dataclass(frozen=True)
 class LinkResult:
-    alias: Alias
     previous_application_id: str | None
 
 
@@ -91,7 +90,7 @@ async def link(
         existing.application_id = application_id
         existing.created_by = user_id
         existing.created_at = utcnow()
-        return LinkResult(existing, previous if previous != application_id else None)
+        return LinkResult(previous if previous != application_id else None)
     alias = Alias(
         team_id=team_id,
         channel_id=channel_id,
@@ -101,7 +100,7 @@ async def link(
     )
     session.add(alias)
     await session.flush()
-    return LinkResult(alias, None)
+    return LinkResult(None)
 
 
 async def unlink(
