@@ -30,7 +30,7 @@ BOT_TOKEN = "xoxb-test-bot-token-4f1c2b"
 ACEDATA_BASE = "https://acedata.test"
 
 
-def _sync_url(url: str) -> str:
+def sync_url(url: str) -> str:
     """The same database through a synchronous driver (psycopg serves both)."""
     return url.replace("postgresql://", "postgresql+psycopg://", 1)
 
@@ -40,7 +40,7 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     """Migrate once per session: PostgreSQL from a clean schema, SQLite into a template file."""
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
-        engine = create_engine(_sync_url(url))
+        engine = create_engine(sync_url(url))
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
@@ -57,7 +57,7 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database for one test."""
     if "://" in migrated_database:
-        engine = create_engine(_sync_url(migrated_database))
+        engine = create_engine(sync_url(migrated_database))
         tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
         with engine.begin() as connection:
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
@@ -152,6 +152,6 @@ async def bot(
 @pytest.fixture
 def db(database_url: str) -> Iterator[Engine]:
     """A synchronous engine on the test database, for asserting what was stored."""
-    engine = create_engine(_sync_url(database_url))
+    engine = create_engine(sync_url(database_url))
     yield engine
     engine.dispose()

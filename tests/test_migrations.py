@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 from bot.db.migrate import alembic_config, upgrade_to_head
 from bot.db.models import Base
 
+from .conftest import sync_url
+
 TABLES = {"workspaces", "aliases", "bot_admins", "audit_events"}
 
 
@@ -37,10 +39,6 @@ def scratch_url(tmp_path: Path) -> Iterator[str]:
     admin.dispose()
 
 
-def _sync(url: str) -> Engine:
-    return create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-
-
 def test_models_match_the_migrated_schema(db: Engine) -> None:
     with db.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
@@ -49,7 +47,7 @@ def test_models_match_the_migrated_schema(db: Engine) -> None:
 
 def test_migrations_upgrade_downgrade_and_upgrade_again(scratch_url: str) -> None:
     upgrade_to_head(scratch_url)
-    engine = _sync(scratch_url)
+    engine = create_engine(sync_url(scratch_url))
     assert set(inspect(engine).get_table_names()) >= TABLES
 
     command.downgrade(alembic_config(scratch_url), "base")

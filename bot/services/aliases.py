@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -58,9 +57,11 @@ def looks_like_application_id(raw: str) -> bool:
     return len(raw) > MAX_ALIAS_LENGTH and raw.count("-") >= 3 and raw.replace("-", "").isalnum()
 
 
-@dataclass(frozen=True)
-class LinkResult:
-    previous_application_id: str | None
+def _visible_from(team_id: str, channel_id: str) -> ColumnElement[bool]:
+    """The aliases usable in `channel_id`: its own and the workspace-wide ones."""
+    return (Alias.team_id == team_id) & (
+        (Alias.channel_id == channel_id) | Alias.channel_id.is_(None)
+    )
 
 
 def _scope(team_id: str, channel_id: str | None) -> ColumnElement[bool]:
@@ -79,8 +80,9 @@ async def link(
     name: str,
     application_id: str,
     user_id: str,
-) -> LinkResult:
-    """Point `name` at `application_id` in one scope, replacing an earlier target there."""
+) -> str | None:
+    """Point `name` at `application_id` in one scope; the application it pointed to before, if it
+    pointed elsewhere."""
     await ensure_workspace(session, team_id)
     existing = await session.scalar(
         select(Alias).where(_scope(team_id, channel_id), Alias.name == name).with_for_update()
@@ -90,7 +92,7 @@ async def link(
         existing.application_id = application_id
         existing.created_by = user_id
         existing.created_at = utcnow()
-        return LinkResult(previous if previous != application_id else None)
+        return previous if previous != application_id else None
     alias = Alias(
         team_id=team_id,
         channel_id=channel_id,
@@ -100,7 +102,7 @@ async def link(
     )
     session.add(alias)
     await session.flush()
-    return LinkResult(None)
+    return None
 
 
 async def unlink(
@@ -125,11 +127,7 @@ async def resolve(session: AsyncSession, *, team_id: str, channel_id: str, name:
     """The alias `name` as seen from `channel_id`: a channel alias shadows a workspace one."""
     candidates = (
         await session.scalars(
-            select(Alias).where(
-                Alias.team_id == team_id,
-                Alias.name == name,
-                (Alias.channel_id == channel_id) | Alias.channel_id.is_(None),
-            )
+            select(Alias).where(_visible_from(team_id, channel_id), Alias.name == name)
         )
     ).all()
     if not candidates:
@@ -139,14 +137,7 @@ async def resolve(session: AsyncSession, *, team_id: str, channel_id: str, name:
 
 async def visible_aliases(session: AsyncSession, *, team_id: str, channel_id: str) -> list[Alias]:
     """Every alias usable in `channel_id`, shadowed workspace aliases left out, by name."""
-    rows = (
-        await session.scalars(
-            select(Alias).where(
-                Alias.team_id == team_id,
-                (Alias.channel_id == channel_id) | Alias.channel_id.is_(None),
-            )
-        )
-    ).all()
+    rows = (await session.scalars(select(Alias).where(_visible_from(team_id, channel_id)))).all()
     chosen: dict[str, Alias] = {}
     for alias in sorted(rows, key=lambda alias: alias.is_workspace_wide):
         chosen.setdefault(alias.name, alias)

@@ -32,13 +32,13 @@ async def link_alias(context: CommandContext, request: LinkAlias) -> None:
         )
         return
     try:
-        result = await _save_link(context, request)
+        previous = await _save_link(context, request)
     except IntegrityError:
         # Somebody linked the same new alias at the same moment: theirs exists now, so this
         # second attempt replaces it like any re-link.
-        result = await _save_link(context, request)
+        previous = await _save_link(context, request)
     scope = "the whole workspace" if request.workspace else "this channel"
-    was = f" (was `{result.previous_application_id}`)" if result.previous_application_id else ""
+    was = f" (was `{previous}`)" if previous else ""
     await context.say_privately(
         f":link: *{escape(request.alias)}* now points to {escape(application.title)} "
         f"(`{request.application_id}`) for {scope}{was}. Anyone here can use "
@@ -46,9 +46,10 @@ async def link_alias(context: CommandContext, request: LinkAlias) -> None:
     )
 
 
-async def _save_link(context: CommandContext, request: LinkAlias) -> aliases.LinkResult:
+async def _save_link(context: CommandContext, request: LinkAlias) -> str | None:
+    """Save the link and its audit row; the application the alias pointed to before, if any."""
     async with context.runtime.sessions() as session, session.begin():
-        result = await aliases.link(
+        previous = await aliases.link(
             session,
             team_id=context.team_id,
             channel_id=None if request.workspace else context.channel_id,
@@ -64,11 +65,11 @@ async def _save_link(context: CommandContext, request: LinkAlias) -> aliases.Lin
             outcome="changed",
             alias=request.alias,
             application_id=request.application_id,
-            before=result.previous_application_id,
+            before=previous,
             after=request.application_id,
             detail="workspace" if request.workspace else f"channel {context.channel_id}",
         )
-    return result
+    return previous
 
 
 async def unlink_alias(context: CommandContext, request: UnlinkAlias) -> None:
