@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import errno
 import logging
+import socket as sockets
 import sys
+from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import ConfigError, Settings, load_settings
-from .db.crypto import EncryptionKeyError
+from .config import CONFIG_HELP, ConfigError, Settings, load_settings
+from .db.crypto import EncryptionKeyError, Keyring
 from .db.engine import create_engine
-from .db.migrate import schema_is_current, upgrade_to_head
+from .db.migrate import explain_database_error, schema_is_current, upgrade_to_head
 
 logger = logging.getLogger("bot")
+
+# What each command cannot run without (see `load_settings`).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "serve": ("slack_signing_secret", "slack_bot_token", "encryption_key"),
+    "socket": ("slack_app_token", "slack_bot_token", "encryption_key"),
+    "migrate": (),
+}
 
 
 class StartupError(Exception):
@@ -31,19 +42,33 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    run: dict[str, Callable[[Settings], None]] = {
+        "serve": serve,
+        "socket": socket_mode,
+        "migrate": migrate,
+    }
     try:
-        settings = load_settings()
-        {"serve": serve, "socket": socket, "migrate": migrate}[args.command](settings)
-    except (ConfigError, EncryptionKeyError, StartupError) as exc:
+        settings = load_settings(required=REQUIRED[args.command])
+        run[args.command](settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"quota-bot: {problem}", file=sys.stderr)
+        print(f"quota-bot: {CONFIG_HELP}", file=sys.stderr)
+        sys.exit(2)
+    except (EncryptionKeyError, StartupError) as exc:
         print(f"quota-bot: {exc}", file=sys.stderr)
         sys.exit(2)
 
 
 def migrate(settings: Settings) -> None:
+    if settings.sqlite_path is not None:
+        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         upgrade_to_head(settings.database_url)
-    except SQLAlchemyError as exc:
-        raise StartupError(f"cannot migrate the database: {type(exc).__name__}") from None
+    except (SQLAlchemyError, OSError) as exc:
+        raise StartupError(
+            f"cannot migrate the database — {explain_database_error(exc, settings.database_url)}"
+        ) from None
     logger.info("Database schema is up to date")
 
 
@@ -54,7 +79,7 @@ def prepare_database(settings: Settings) -> None:
         return
 
     async def check() -> bool:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, timeout=settings.database_timeout)
         try:
             return await schema_is_current(engine)
         finally:
@@ -62,12 +87,37 @@ def prepare_database(settings: Settings) -> None:
 
     try:
         current = asyncio.run(check())
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, OSError) as exc:
         raise StartupError(
-            f"cannot reach the database in DATABASE_URL ({type(exc).__name__})"
+            f"cannot reach the database — {explain_database_error(exc, settings.database_url)}"
         ) from None
     if not current:
         raise StartupError("the database schema is not up to date: run `quota-bot migrate` first")
+
+
+def bind(host: str, port: int) -> sockets.socket:
+    """The listening socket, taken before anything slow so a busy port is said at once."""
+    try:
+        family, kind, proto, _, address = sockets.getaddrinfo(
+            host, port, type=sockets.SOCK_STREAM, flags=sockets.AI_PASSIVE
+        )[0]
+    except sockets.gaierror:
+        raise StartupError(f"HOST {host} is not an address this machine can listen on") from None
+    sock = sockets.socket(family, kind, proto)
+    sock.setsockopt(sockets.SOL_SOCKET, sockets.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"PORT {port} is in use on {host}: stop the other process or set PORT to a free "
+                "port"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise StartupError(f"PORT {port} needs privileges; use a port above 1023") from None
+        raise StartupError(f"cannot listen on HOST {host} PORT {port}: {exc.strerror}") from None
+    return sock
 
 
 def serve(settings: Settings) -> None:
@@ -75,31 +125,37 @@ def serve(settings: Settings) -> None:
 
     from .web import create_web_app
 
-    settings.require("slack_signing_secret", "slack_bot_token")
-    app = create_web_app(settings)
+    listener = bind(settings.host, settings.port)
+    Keyring.from_settings(settings)  # a bad key, or its file, stops start-up here in one line
     prepare_database(settings)
-    uvicorn.run(app, host="0.0.0.0", port=settings.port, proxy_headers=True, log_config=None)
+    config = uvicorn.Config(create_web_app(settings), proxy_headers=True, log_config=None)
+    logger.info("Serving Slack requests on http://%s:%d/slack/events", settings.host, settings.port)
+    uvicorn.Server(config).run(sockets=[listener])
 
 
-def socket(settings: Settings) -> None:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
+def socket_mode(settings: Settings) -> None:
     from .runtime import Runtime
     from .slack.app import create_app
+    from .slack.socket_mode import SocketModeRefused, run_socket_mode
 
-    settings.require("slack_app_token", "slack_bot_token")
-    runtime = Runtime.start(settings)
+    Keyring.from_settings(settings)
     prepare_database(settings)
 
     async def run() -> None:
+        runtime = await Runtime.open(settings)
         try:
+            await runtime.warn_about_unreadable_secrets()
             app_token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
-            app = create_app(runtime, socket_mode=True)
-            await AsyncSocketModeHandler(app, app_token).start_async()
+            await run_socket_mode(
+                create_app(runtime), app_token, retry_seconds=settings.socket_retry_seconds
+            )
+        except SocketModeRefused as exc:
+            raise StartupError(str(exc)) from None
         finally:
             await runtime.close()
 
-    asyncio.run(run())
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
 
 
 if __name__ == "__main__":

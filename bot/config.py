@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from .db.crypto import EncryptionKeyError, parse_keys
+
 DEFAULT_DATABASE_URL = "sqlite:///quota-bot.db"
+CONFIG_HELP = (
+    "See .env.example for every setting and the README's Configuration section for what each means."
+)
+# Values copied from .env.example without filling them in: as good as unset.
+_PLACEHOLDERS = frozenset({"xoxb-", "xapp-", "changeme", "change-me"})
 
 
 class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable and never its value."""
+    """Settings are missing or malformed: one line per problem, naming the variable and never
+    its value."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
     database_url: str = DEFAULT_DATABASE_URL
@@ -31,7 +54,36 @@ class Settings(BaseSettings):
     acedata_base_url: AnyHttpUrl = AnyHttpUrl("https://platform.acedata.cloud")
     acedata_platform_token: SecretStr | None = None
     encryption_key: SecretStr | None = None
+    host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=1, le=65535)
+    # How long one database operation may take before the bot says the database is unreachable.
+    database_timeout: float = Field(default=5.0, gt=0, le=60)
+    # The first wait before retrying Ace Data Cloud or Slack; it doubles on each retry.
+    retry_backoff_seconds: float = Field(default=0.5, ge=0, le=30)
+    # How long a second fallback switch waits for one in flight on the same application.
+    fallback_lock_wait: float = Field(default=5.0, ge=0, le=60)
+    # Socket Mode: the first wait before reconnecting after Slack could not be reached.
+    socket_retry_seconds: float = Field(default=5.0, ge=0, le=300)
+
+    @field_validator(
+        "slack_signing_secret",
+        "slack_bot_token",
+        "slack_client_id",
+        "slack_client_secret",
+        "slack_app_token",
+        "acedata_platform_token",
+        "encryption_key",
+        mode="before",
+    )
+    @classmethod
+    def _placeholder_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            value = value.strip()
+            if not value or value.lower() in _PLACEHOLDERS or value.startswith("<"):
+                return None
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -59,6 +111,18 @@ class Settings(BaseSettings):
             raise ValueError("must be an app-level token starting with xapp-")
         return value
 
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_keys(value.get_secret_value())
+            except EncryptionKeyError:
+                raise ValueError(
+                    "must be Fernet keys (32 url-safe base64 bytes), comma-separated, newest first"
+                ) from None
+        return value
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -74,19 +138,49 @@ class Settings(BaseSettings):
             return None
         return Path(path)
 
-    def require(self, *names: str) -> None:
-        """Fail with one line naming the first of `names` that is not set."""
-        for name in names:
-            if getattr(self, name) is None:
-                raise ConfigError(f"{name.upper()} is required but not set")
+    def missing(self, *names: str) -> list[str]:
+        """A problem line for each of `names` that is not set."""
+        return [
+            f"{name.upper()} is required but not set"
+            for name in names
+            if getattr(self, name) is None
+        ]
+
+    def needs_encryption_key(self) -> list[str]:
+        if self.encryption_key is None and self.sqlite_path is None:
+            return [
+                "ENCRYPTION_KEY is required for this DATABASE_URL (a key file is generated only "
+                "for a file-backed SQLite database)"
+            ]
+        return []
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning validation failures into one readable ConfigError."""
+def load_settings(*, required: tuple[str, ...] = (), **overrides: object) -> Settings:
+    """Read settings; every problem at once, one line each, as a ConfigError.
+
+    `required` names the settings the command at hand cannot run without; `encryption_key` there
+    means a key must be set unless a key file can be kept beside a SQLite database.
+    """
+    problems: list[str] = []
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{name} is invalid: {reason}") from None
+        invalid: dict[str, str] = {}
+        for error in exc.errors():
+            name = str(error["loc"][0]) if error["loc"] else "configuration"
+            invalid.setdefault(name, str(error["msg"]).removeprefix("Value error, "))
+        problems += [f"{name.upper()} is invalid: {reason}" for name, reason in invalid.items()]
+        # Read the rest again with the invalid ones at their defaults, to report what is missing.
+        defaults = {
+            name: Settings.model_fields[name].default
+            for name in invalid
+            if name in Settings.model_fields
+        }
+        settings = Settings(**(overrides | defaults))  # type: ignore[arg-type]
+        required = tuple(name for name in required if name not in invalid)
+    problems += settings.missing(*(name for name in required if name != "encryption_key"))
+    if "encryption_key" in required:
+        problems += settings.needs_encryption_key()
+    if problems:
+        raise ConfigError(problems)
+    return settings

@@ -2,37 +2,73 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
+from slack_sdk.signature import SignatureVerifier
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import Settings
-from .db.engine import database_is_reachable
+from .db.database import DatabaseUnavailable
 from .runtime import Runtime
+from .services.replays import purge_old_signatures
 from .slack.app import create_app
+from .slack.inbound import Refused, read_signed_body
+
+logger = logging.getLogger(__name__)
+
+PURGE_INTERVAL = 60.0
 
 
 def create_web_app(settings: Settings) -> Starlette:
-    runtime = Runtime.start(settings)
-    slack_handler = AsyncSlackRequestHandler(create_app(runtime))
+    secret = settings.slack_signing_secret
+    verifier = SignatureVerifier(secret.get_secret_value() if secret else "")
 
     async def slack_events(request: Request) -> Response:
-        return await slack_handler.handle(request)
+        try:
+            body = await read_signed_body(request, verifier)
+        except Refused as exc:
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        bolt: AsyncApp = request.app.state.bolt
+        try:
+            bolt_request = AsyncBoltRequest(
+                body=body,
+                query=request.query_params,  # type: ignore[arg-type]
+                headers=request.headers,  # type: ignore[arg-type]
+            )
+        except Exception as exc:  # Bolt's parser meets a signed but unreadable body
+            logger.warning("Refused an unreadable signed Slack request: %s", type(exc).__name__)
+            return PlainTextResponse("Malformed request.", status_code=400)
+        return to_starlette_response(await bolt.async_dispatch(bolt_request))
 
-    async def healthz(_: Request) -> Response:
-        if await database_is_reachable(runtime.engine):
+    async def healthz(request: Request) -> Response:
+        runtime: Runtime = request.app.state.runtime
+        if await runtime.db.is_healthy():
             return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "database unreachable"}, status_code=503)
+        return JSONResponse({"status": "database unavailable"}, status_code=503)
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
-        await runtime.close()
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await Runtime.open(settings)
+        app.state.runtime = runtime
+        app.state.bolt = create_app(runtime)
+        await runtime.warn_about_unreadable_secrets()
+        purging = asyncio.create_task(_purge_signatures_now_and_then(runtime))
+        try:
+            yield
+        finally:
+            purging.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purging
+            await runtime.close()
 
     return Starlette(
         routes=[
@@ -41,3 +77,13 @@ def create_web_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+async def _purge_signatures_now_and_then(runtime: Runtime) -> None:
+    """Forget old request signatures off the request path."""
+    while True:
+        try:
+            await purge_old_signatures(runtime.db)
+        except DatabaseUnavailable as exc:
+            logger.warning("Could not purge old request signatures: %s", exc)
+        await asyncio.sleep(PURGE_INTERVAL)

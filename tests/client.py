@@ -311,14 +311,17 @@ FORM = "application/x-www-form-urlencoded"
 
 
 # Request bookkeeping, not data a user could change.
-BOOKKEEPING = {"seen_request_signatures", "fallback_locks"}
+BOOKKEEPING = {"seen_request_signatures", "fallback_locks", "heartbeats"}
 
 
 def table_rows(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every data table, to show that a refused request changed nothing."""
+    """Every row of every data table as stored (secrets as ciphertext), to show that a refused
+    request changed nothing."""
     with db.connect() as connection:
         return {
-            table.name: [tuple(row) for row in connection.execute(table.select())]
+            table.name: [
+                tuple(row) for row in connection.exec_driver_sql(f"SELECT * FROM {table.name}")
+            ]
             for table in Base.metadata.sorted_tables
             if table.name not in BOOKKEEPING
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import stat
 import subprocess
@@ -13,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, inspect
+
+from bot.config import CONFIG_HELP
 
 from .conftest import BOT_TOKEN, SIGNING_SECRET
 
@@ -27,7 +30,12 @@ SETTING_NAMES = [
     "ACEDATA_BASE_URL",
     "ACEDATA_PLATFORM_TOKEN",
     "ENCRYPTION_KEY",
+    "HOST",
     "PORT",
+    "DATABASE_TIMEOUT",
+    "RETRY_BACKOFF_SECONDS",
+    "FALLBACK_LOCK_WAIT",
+    "SOCKET_RETRY_SECONDS",
 ]
 
 
@@ -88,7 +96,11 @@ def run_cli(
                 "SLACK_BOT_TOKEN": BOT_TOKEN,
                 "ENCRYPTION_KEY": "too-short",
             },
-            "ENCRYPTION_KEY must be Fernet keys",
+            "ENCRYPTION_KEY is invalid: must be Fernet keys",
+        ),
+        (
+            {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-"},
+            "SLACK_BOT_TOKEN is required but not set",
         ),
     ],
     ids=[
@@ -100,31 +112,95 @@ def run_cli(
         "bad db url",
         "pg no key",
         "bad key",
+        "placeholder token",
     ],
 )
-def test_bad_configuration_stops_serve_with_one_clear_line(
+def test_bad_configuration_stops_serve_with_a_clear_line(
     tmp_path: Path, env: dict[str, str], named: str
 ) -> None:
     result = run_cli("serve", cwd=tmp_path, env=env)
     assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert lines == [lines[0]]
-    assert named in lines[0]
+    [line] = problem_lines(result)
+    assert line.startswith("quota-bot: ")
+    assert named in line
     assert "Traceback" not in result.stderr
     for secret in (BOT_TOKEN, SIGNING_SECRET, "not-a-bot-token", "too-short", "hunter2"):
         assert secret not in result.stderr
 
 
-def test_unreachable_postgres_is_one_clear_line(tmp_path: Path) -> None:
-    result = run_cli(
-        "migrate",
-        cwd=tmp_path,
-        env={"DATABASE_URL": "postgresql://user:hunter2@127.0.0.1:1/db"},
-    )
+def problem_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The lines naming a problem, once the closing pointer to the docs is checked and dropped."""
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1] == f"quota-bot: {CONFIG_HELP}"
+    return lines[:-1]
+
+
+def test_unedited_env_example_names_every_missing_setting(tmp_path: Path) -> None:
+    shutil.copyfile(Path(__file__).parent.parent / ".env.example", tmp_path / ".env")
+    result = run_cli("serve", cwd=tmp_path, env={})
     assert result.returncode == 2
-    assert "cannot migrate the database" in result.stderr
+    assert problem_lines(result) == [
+        "quota-bot: SLACK_SIGNING_SECRET is required but not set",
+        "quota-bot: SLACK_BOT_TOKEN is required but not set",
+    ]
+    assert not (tmp_path / "quota-bot.db").exists()
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    env = {"PORT": "http", "ENCRYPTION_KEY": "notakey", "SLACK_BOT_TOKEN": "xoxp-user-token"}
+    result = run_cli("serve", cwd=tmp_path, env=env)
+    assert result.returncode == 2
+    lines = problem_lines(result)
+    assert len(lines) == 4
+    for named in (
+        "SLACK_BOT_TOKEN is invalid: must be a bot token starting with xoxb-",
+        "ENCRYPTION_KEY is invalid",
+        "PORT is invalid",
+        "SLACK_SIGNING_SECRET is required but not set",
+    ):
+        assert any(named in line for line in lines), (named, lines)
+    assert "notakey" not in result.stderr and "xoxp-user-token" not in result.stderr
+
+
+def test_a_malformed_key_stops_migrate_too(tmp_path: Path) -> None:
+    result = run_cli("migrate", cwd=tmp_path, env={"ENCRYPTION_KEY": "notakey"})
+    assert result.returncode == 2
+    assert problem_lines(result) == [
+        "quota-bot: ENCRYPTION_KEY is invalid: must be Fernet keys (32 url-safe base64 bytes), "
+        "comma-separated, newest first"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "cause"),
+    [
+        (
+            "postgresql://user:hunter2@127.0.0.1:1/db",
+            "DATABASE_URL: nothing is listening at 127.0.0.1:1 (connection refused)",
+        ),
+        (
+            "postgresql://user:hunter2@db.nonexistent.invalid/db",
+            "DATABASE_URL: the host name in it cannot be resolved (db.nonexistent.invalid:5432)",
+        ),
+        ("sqlite:///{tmp}", "cannot be opened or created"),
+    ],
+    ids=["refused", "unresolvable", "a directory"],
+)
+def test_migrate_names_database_url_and_the_cause(tmp_path: Path, url: str, cause: str) -> None:
+    result = run_cli("migrate", cwd=tmp_path, env={"DATABASE_URL": url.format(tmp=tmp_path)})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("quota-bot: cannot migrate the database — DATABASE_URL: ")
+    assert cause in line
     assert "hunter2" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_migrate_creates_a_missing_sqlite_directory(tmp_path: Path) -> None:
+    database = tmp_path / "data" / "nested" / "ops.db"
+    result = run_cli("migrate", cwd=tmp_path, env={"DATABASE_URL": f"sqlite:///{database}"})
+    assert result.returncode == 0, result.stderr
+    assert database.exists()
 
 
 def test_migrate_creates_the_schema(tmp_path: Path) -> None:
@@ -173,3 +249,19 @@ def test_serve_on_sqlite_needs_nothing_but_the_slack_secrets(tmp_path: Path) -> 
     assert f"generated a new encryption key in {key_file.name}" in output or str(key_file) in output
     assert BOT_TOKEN not in output and SIGNING_SECRET not in output
     assert "Traceback" not in output
+    assert "will be unused" not in output  # Bolt's warning about the token it reads itself
+
+
+def test_a_busy_port_is_said_in_one_line_before_anything_else(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN}
+        result = run_cli("serve", cwd=tmp_path, env=env | {"PORT": str(port)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"quota-bot: PORT {port} is in use on 0.0.0.0: stop the other process or set PORT to a "
+        "free port"
+    ]
+    assert not (tmp_path / "quota-bot.db").exists()

@@ -87,12 +87,23 @@ async def test_slack_owners_and_admins_are_bot_admins(configured: BotClient, fla
     assert "*other* now points to" in reply.text
 
 
-async def test_user_lookup_failure_means_no_admin_rights(configured: BotClient, db: Engine) -> None:
-    configured.slack.failures["users.info"] = "ratelimited"
+@pytest.mark.parametrize("error", ["ratelimited", "internal_error", "fatal_error"])
+async def test_user_lookup_failure_says_slack_could_not_confirm_the_role(
+    configured: BotClient, db: Engine, error: str
+) -> None:
+    configured.slack.failures["users.info"] = error
     before = table_rows(db)
     reply = await configured.quota(f"link other {OTHER_APP_ID}", user=ADMIN)
-    assert "Only bot admins can link aliases" in reply.text
+    assert "Slack could not confirm your role right now" in reply.text
+    assert f"`{error}`" in reply.text
+    assert "Only bot admins" not in reply.text
     assert table_rows(db) == before
+
+
+async def test_user_slack_does_not_know_is_no_admin(configured: BotClient, db: Engine) -> None:
+    configured.slack.failures["users.info"] = "user_not_found"
+    reply = await configured.quota(f"link other {OTHER_APP_ID}", user="UGHOST")
+    assert "Only bot admins can link aliases" in reply.text
 
 
 async def test_removed_admin_loses_rights(configured: BotClient) -> None:

@@ -29,7 +29,7 @@ async def test_healthz_is_503_without_the_database(settings: Settings, slack: Sl
         http.get(bot.base_url + "/healthz") as response,
     ):
         assert response.status == 503
-        assert await response.json() == {"status": "database unreachable"}
+        assert await response.json() == {"status": "database unavailable"}
 
 
 async def test_slack_endpoint_accepts_only_post(bot: BotClient) -> None:

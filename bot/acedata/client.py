@@ -14,7 +14,9 @@ import logging
 import random
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -44,7 +46,8 @@ BACKOFF_BASE = 0.25
 PAGE_SIZE = 100
 MAX_PAGES = 50
 
-_TOKEN_PATTERN = re.compile(r"(?i)(platform-v1-|bearer\s+)[\w.-]+")
+_TOKEN_PATTERN = re.compile(r"(?i)(platform-v1-|bearer\s+|xox[a-z]-|xapp-)[\w.-]+")
+MAX_RETRY_AFTER = 3600.0
 _RETRYABLE_STATUS = {408, 409, 429, 500, 502, 503, 504}
 _STATUS_ERRORS: dict[int, type[AceDataError]] = {
     401: InvalidToken,
@@ -72,6 +75,7 @@ class AceDataClient:
         attempt_timeout: float = ATTEMPT_TIMEOUT,
         max_attempts: int = MAX_ATTEMPTS,
         backoff_base: float = BACKOFF_BASE,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._api = base_url.rstrip("/") + "/api/v1"
         self._http = http or httpx.AsyncClient(
@@ -81,6 +85,7 @@ class AceDataClient:
         self._attempt_timeout = attempt_timeout
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
+        self._sleep = sleep
 
     async def __aenter__(self) -> Self:
         return self
@@ -188,12 +193,18 @@ class AceDataClient:
                     raise
                 last_error = exc
             if attempt < self._max_attempts:
-                delay = random.uniform(0, self._backoff_base * 2 ** (attempt - 1))
                 remaining = deadline - (time.monotonic() - started)
-                if delay >= remaining:
-                    break
+                if last_error.retry_after is not None:
+                    # Asked to wait: wait that long if the deadline allows, else say so at once.
+                    if last_error.retry_after >= remaining:
+                        raise last_error
+                    delay = last_error.retry_after
+                else:
+                    delay = random.uniform(0, self._backoff_base * 2 ** (attempt - 1))
+                    if delay >= remaining:
+                        break
                 logger.info("Retrying GET %s after %s (attempt %d)", path, last_error, attempt)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
         if last_error is None:
             last_error = UpstreamTimeout("Ace Data Cloud did not answer in time")
         raise last_error
@@ -229,7 +240,9 @@ class AceDataClient:
 
 def _redact(text: str, token: str) -> str:
     """Never repeat a token, ours or any other, that an error message may have echoed."""
-    return _TOKEN_PATTERN.sub("[redacted]", text.replace(token, "[redacted]"))
+    if token:
+        text = text.replace(token, "[redacted]")
+    return _TOKEN_PATTERN.sub("[redacted]", text)
 
 
 def _json_or_raise(response: httpx.Response, token: str) -> Any:
@@ -246,12 +259,42 @@ def _json_or_raise(response: httpx.Response, token: str) -> Any:
         return body
     error_class = _STATUS_ERRORS.get(response.status_code, UpstreamError)
     message, code, trace_id = _error_details(body)
+    trace_id = trace_id or _bounded(response.headers.get("x-trace-id"), 100)
+
+    def clean(text: str | None) -> str | None:
+        return None if text is None else _redact(text, token)
+
     raise error_class(
-        _redact(message, token) if message else _DEFAULT_MESSAGES[error_class],
+        clean(message) or _DEFAULT_MESSAGES[error_class],
         status_code=response.status_code,
-        code=code,
-        trace_id=trace_id or response.headers.get("x-trace-id"),
+        code=clean(code),
+        trace_id=clean(trace_id),
+        retry_after=_retry_after(response) if response.status_code in {429, 503} else None,
     )
+
+
+def _bounded(text: object, limit: int) -> str | None:
+    return str(text)[:limit] if text else None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """`Retry-After` in seconds, whether sent as a number or as an HTTP date."""
+    raw = (response.headers.get("retry-after") or "").strip()
+    if not raw:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def _error_details(body: Any) -> tuple[str | None, str | None, str | None]:
@@ -264,11 +307,7 @@ def _error_details(body: Any) -> tuple[str | None, str | None, str | None]:
         message, code = error.get("message"), error.get("code")
     else:
         message, code = body.get("detail"), None
-    return (
-        str(message)[:300] if message else None,
-        str(code)[:100] if code else None,
-        str(trace_id)[:100] if trace_id else None,
-    )
+    return _bounded(message, 300), _bounded(code, 100), _bounded(trace_id, 100)
 
 
 def _parse(model: type[ModelT], data: Any) -> ModelT:

@@ -1,7 +1,8 @@
 """One exception hierarchy for everything that can go wrong talking to Ace Data Cloud.
 
-Messages carry the upstream's own words (never the token) and the trace id, so that a log
-line can be matched with the vendor's records.
+Messages carry the upstream's own words and the trace id, so that a log line can be matched
+with the vendor's records. Every string taken from an answer is redacted before it gets here:
+no token it may echo is ever shown, logged or stored.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ class AceDataError(Exception):
         status_code: int | None = None,
         code: str | None = None,
         trace_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.code = code
         self.trace_id = trace_id
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         parts = [self.message]
@@ -48,7 +51,8 @@ class NotFound(AceDataError):
 
 
 class RateLimited(AceDataError):
-    """429: too many requests, still limited after retrying."""
+    """429: too many requests, still limited after retrying; `retry_after` is the wait in
+    seconds Ace Data Cloud asked for, when it said."""
 
 
 class UpstreamError(AceDataError):

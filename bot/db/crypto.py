@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Dialect, Text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -56,27 +60,56 @@ def load_or_create_key_file(path: Path) -> str:
     return key
 
 
-class _Keyring:
-    """The process's keys, set once at start-up before any encrypted column is touched."""
+class Keyring:
+    """The keys of one runtime: encrypts with the newest, decrypts with any."""
 
-    fernet: MultiFernet | None = None
+    def __init__(self, fernet: MultiFernet) -> None:
+        self._fernet = fernet
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Keyring:
+        """`ENCRYPTION_KEY`, or for file-backed SQLite a key file kept beside the database."""
+        if settings.encryption_key is not None:
+            return cls(parse_keys(settings.encryption_key.get_secret_value()))
+        path = settings.sqlite_path
+        if path is None:
+            raise EncryptionKeyError(
+                "ENCRYPTION_KEY is required for this DATABASE_URL (a key file is generated only "
+                "for a file-backed SQLite database)"
+            )
+        return cls(parse_keys(load_or_create_key_file(key_file_for(path))))
+
+    def encrypt(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def decrypt(self, ciphertext: str) -> str | None:
+        """The plaintext, or None when no current key opens it (a lost or changed key)."""
+        try:
+            return self._fernet.decrypt(ciphertext.encode()).decode()
+        except InvalidToken:
+            return None
 
 
-keyring = _Keyring()
+# Each engine's dialect carries its runtime's keyring, so two runtimes in one process (tests, a
+# web and a worker) never share or overwrite each other's keys.
+_KEYRING_ATTRIBUTE = "quota_bot_keyring"
 
 
-def set_encryption_keys(raw: str) -> None:
-    keyring.fernet = parse_keys(raw)
+def attach_keyring(engine: AsyncEngine, keyring: Keyring) -> None:
+    setattr(engine.sync_engine.dialect, _KEYRING_ATTRIBUTE, keyring)
 
 
-def _fernet() -> MultiFernet:
-    if keyring.fernet is None:
-        raise EncryptionKeyError("No encryption key configured")
-    return keyring.fernet
+def _keyring(dialect: Dialect) -> Keyring:
+    keyring = getattr(dialect, _KEYRING_ATTRIBUTE, None)
+    if keyring is None:
+        raise EncryptionKeyError("No encryption key is attached to this database engine")
+    return keyring
 
 
 class EncryptedString(TypeDecorator[str]):
-    """A string stored as a Fernet token; plaintext never reaches the database."""
+    """A string stored as a Fernet token; plaintext never reaches the database. A value no
+    current key opens reads as None: callers treat it as not set (and can tell it apart by the
+    column not being NULL in SQL)."""
 
     impl = Text
     cache_ok = True
@@ -84,15 +117,9 @@ class EncryptedString(TypeDecorator[str]):
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return _fernet().encrypt(value.encode()).decode()
+        return _keyring(dialect).encrypt(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        try:
-            return _fernet().decrypt(str(value).encode()).decode()
-        except InvalidToken:
-            raise EncryptionKeyError(
-                "A stored secret cannot be decrypted with ENCRYPTION_KEY (was the key changed "
-                "without keeping the old one after it?)"
-            ) from None
+        return _keyring(dialect).decrypt(str(value))

@@ -117,3 +117,12 @@ class SeenRequestSignature(Base):
 
     signature: Mapped[str] = mapped_column(String(80), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Heartbeat(Base):
+    """The last time a process proved it could write (the web process's health check)."""
+
+    __tablename__ = "heartbeats"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    beat_at: Mapped[datetime]

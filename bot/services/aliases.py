@@ -6,9 +6,12 @@ import re
 import uuid
 
 from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.database import Database
 from ..db.models import Alias, utcnow
+from . import audit
 from .errors import (
     AliasNotFound,
     ApplicationNotLinked,
@@ -73,7 +76,7 @@ def _scope(team_id: str, channel_id: str | None) -> ColumnElement[bool]:
 
 
 async def link(
-    session: AsyncSession,
+    db: Database,
     *,
     team_id: str,
     channel_id: str | None,
@@ -81,83 +84,151 @@ async def link(
     application_id: str,
     user_id: str,
 ) -> str | None:
-    """Point `name` at `application_id` in one scope; the application it pointed to before, if it
-    pointed elsewhere."""
-    await ensure_workspace(session, team_id)
-    existing = await session.scalar(
-        select(Alias).where(_scope(team_id, channel_id), Alias.name == name).with_for_update()
-    )
-    if existing is not None:
-        previous = existing.application_id
-        existing.application_id = application_id
-        existing.created_by = user_id
-        existing.created_at = utcnow()
-        return previous if previous != application_id else None
-    alias = Alias(
-        team_id=team_id,
-        channel_id=channel_id,
-        name=name,
-        application_id=application_id,
-        created_by=user_id,
-    )
-    session.add(alias)
-    await session.flush()
-    return None
+    """Point `name` at `application_id` in one scope (channel_id None: the workspace), with its
+    audit row; the application it pointed to before, if it pointed elsewhere."""
+    try:
+        return await _link_once(db, team_id, channel_id, name, application_id, user_id)
+    except IntegrityError:
+        # Somebody linked the same new alias at the same moment: theirs exists now, so this
+        # second attempt replaces it like any re-link.
+        return await _link_once(db, team_id, channel_id, name, application_id, user_id)
+
+
+async def _link_once(
+    db: Database,
+    team_id: str,
+    channel_id: str | None,
+    name: str,
+    application_id: str,
+    user_id: str,
+) -> str | None:
+
+    async def save(session: AsyncSession) -> str | None:
+        await ensure_workspace(session, db, team_id)
+        existing = await session.scalar(
+            select(Alias).where(_scope(team_id, channel_id), Alias.name == name).with_for_update()
+        )
+        previous = None
+        if existing is None:
+            session.add(
+                Alias(
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    name=name,
+                    application_id=application_id,
+                    created_by=user_id,
+                )
+            )
+            await session.flush()
+        else:
+            if existing.application_id != application_id:
+                previous = existing.application_id
+            existing.application_id = application_id
+            existing.created_by = user_id
+            existing.created_at = utcnow()
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            action="alias_linked",
+            outcome="changed",
+            alias=name,
+            application_id=application_id,
+            before=previous,
+            after=application_id,
+            detail="workspace" if channel_id is None else f"channel {channel_id}",
+        )
+        return previous
+
+    return await db.run(save)
 
 
 async def unlink(
-    session: AsyncSession, *, team_id: str, channel_id: str, name: str, workspace: bool
+    db: Database, *, team_id: str, channel_id: str, name: str, workspace: bool, user_id: str
 ) -> str:
-    """Remove `name` from the channel (or workspace) scope; return the application it named."""
+    """Remove `name` from the channel (or workspace) scope, with its audit row; return the
+    application it named."""
     target, other = (None, channel_id) if workspace else (channel_id, None)
-    removed = await session.scalar(
-        delete(Alias)
-        .where(_scope(team_id, target), Alias.name == name)
-        .returning(Alias.application_id)
-    )
-    if removed is None:
-        in_other_scope = await session.scalar(
-            select(Alias.id).where(_scope(team_id, other), Alias.name == name)
+
+    async def remove(session: AsyncSession) -> str:
+        removed = await session.scalar(
+            delete(Alias)
+            .where(_scope(team_id, target), Alias.name == name)
+            .returning(Alias.application_id)
         )
-        raise AliasNotFound(name, workspace=workspace, other_scope=in_other_scope is not None)
-    return removed
+        if removed is None:
+            in_other_scope = await session.scalar(
+                select(Alias.id).where(_scope(team_id, other), Alias.name == name)
+            )
+            raise AliasNotFound(name, workspace=workspace, other_scope=in_other_scope is not None)
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            action="alias_unlinked",
+            outcome="changed",
+            alias=name,
+            application_id=removed,
+            before=removed,
+            detail="workspace" if workspace else f"channel {channel_id}",
+        )
+        return removed
+
+    return await db.run(remove)
 
 
-async def resolve(session: AsyncSession, *, team_id: str, channel_id: str, name: str) -> Alias:
+async def resolve(db: Database, *, team_id: str, channel_id: str, name: str) -> Alias:
     """The alias `name` as seen from `channel_id`: a channel alias shadows a workspace one."""
-    candidates = (
-        await session.scalars(
-            select(Alias).where(_visible_from(team_id, channel_id), Alias.name == name)
-        )
-    ).all()
+
+    async def read(session: AsyncSession) -> list[Alias]:
+        query = select(Alias).where(_visible_from(team_id, channel_id), Alias.name == name)
+        return list((await session.scalars(query)).all())
+
+    candidates = await db.run(read)
     if not candidates:
         raise AliasNotFound(name)
     return min(candidates, key=lambda alias: alias.is_workspace_wide)
 
 
-async def visible_aliases(session: AsyncSession, *, team_id: str, channel_id: str) -> list[Alias]:
+async def visible_aliases(db: Database, *, team_id: str, channel_id: str) -> list[Alias]:
     """Every alias usable in `channel_id`, shadowed workspace aliases left out, by name."""
-    rows = (await session.scalars(select(Alias).where(_visible_from(team_id, channel_id)))).all()
+
+    async def read(session: AsyncSession) -> list[Alias]:
+        query = select(Alias).where(_visible_from(team_id, channel_id))
+        return list((await session.scalars(query)).all())
+
+    rows = await db.run(read)
     chosen: dict[str, Alias] = {}
     for alias in sorted(rows, key=lambda alias: alias.is_workspace_wide):
         chosen.setdefault(alias.name, alias)
     return sorted(chosen.values(), key=lambda alias: alias.name)
 
 
-async def is_linked_in_workspace(
-    session: AsyncSession, *, team_id: str, application_id: str
-) -> bool:
+async def is_linked_in_workspace(db: Database, *, team_id: str, application_id: str) -> bool:
     """Whether any alias of the workspace, in any channel, points to `application_id`."""
-    found = await session.scalar(
+    query = (
         select(Alias.id)
         .where(Alias.team_id == team_id, Alias.application_id == application_id)
         .limit(1)
     )
-    return found is not None
+
+    async def read(session: AsyncSession) -> int | None:
+        return await session.scalar(query)
+
+    return await db.run(read) is not None
+
+
+async def is_visible_in_channel(
+    db: Database, *, team_id: str, channel_id: str, application_id: str
+) -> bool:
+    """Whether an alias usable in `channel_id` points to `application_id`: what `/quota` would
+    show a member there."""
+    visible = await visible_aliases(db, team_id=team_id, channel_id=channel_id)
+    return any(alias.application_id == application_id for alias in visible)
 
 
 async def check_card_target(
-    session: AsyncSession,
+    db: Database,
     *,
     team_id: str,
     channel_id: str,
@@ -166,8 +237,8 @@ async def check_card_target(
 ) -> None:
     """A card's target, re-checked against the acting workspace: button values are not trusted."""
     if alias is not None:
-        found = await resolve(session, team_id=team_id, channel_id=channel_id, name=alias)
+        found = await resolve(db, team_id=team_id, channel_id=channel_id, name=alias)
         if found.application_id != application_id:
             raise TargetMoved(alias)
-    elif not await is_linked_in_workspace(session, team_id=team_id, application_id=application_id):
+    elif not await is_linked_in_workspace(db, team_id=team_id, application_id=application_id):
         raise ApplicationNotLinked(application_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.database import Database
 from ..db.models import AuditEvent
 
 
@@ -41,14 +42,25 @@ async def record(
     return event
 
 
+async def record_alone(db: Database, **fields: str | None) -> None:
+    """One audit row in a transaction of its own (`record`'s fields)."""
+
+    async def write(session: AsyncSession) -> None:
+        await record(session, **fields)  # type: ignore[arg-type]
+
+    await db.run(write)
+
+
 async def recent(
-    session: AsyncSession, *, team_id: str, alias: str | None = None, limit: int = 20
+    db: Database, *, team_id: str, alias: str | None = None, limit: int = 20
 ) -> list[AuditEvent]:
     """The newest events of a workspace (optionally of one alias), newest first."""
     query = select(AuditEvent).where(AuditEvent.team_id == team_id)
     if alias is not None:
         query = query.where(AuditEvent.alias == alias)
-    rows = await session.scalars(
-        query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
-    )
-    return list(rows.all())
+    query = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
+
+    async def read(session: AsyncSession) -> list[AuditEvent]:
+        return list((await session.scalars(query)).all())
+
+    return await db.run(read)

@@ -32,6 +32,10 @@ class NoTokenConfigured(ServiceError):
     """The workspace has no Ace Data Cloud platform token yet."""
 
 
+class TokenUnreadable(NoTokenConfigured):
+    """A token is stored, but no current encryption key opens it: as good as not set."""
+
+
 class TargetMoved(ServiceError):
     """A card names an alias that now points to another application."""
 
@@ -41,7 +45,7 @@ class TargetMoved(ServiceError):
 
 
 class ApplicationNotLinked(ServiceError):
-    """A card names an application that no alias of this workspace points to."""
+    """A card names an application that no alias visible to the user points to."""
 
     def __init__(self, application_id: str) -> None:
         super().__init__(application_id)

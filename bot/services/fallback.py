@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from ..acedata import AceDataClient, AceDataError
+from ..db.database import Database, DatabaseUnavailable
 from ..db.models import utcnow
 from . import audit
 from .locks import LockBusy, application_lock
@@ -20,7 +19,6 @@ from .quota import QuotaSnapshot, read_quota
 
 logger = logging.getLogger(__name__)
 
-LOCK_WAIT = 5.0
 ACTION = "fallback"
 
 
@@ -48,10 +46,11 @@ class FallbackResult:
     snapshot: QuotaSnapshot | None
     error: AceDataError | None = None
     uncertain: bool = False
+    audit_missing: bool = False
 
 
 async def record_attempt(
-    sessions: async_sessionmaker[AsyncSession],
+    db: Database,
     request: FallbackRequest,
     *,
     outcome: str,
@@ -60,47 +59,69 @@ async def record_attempt(
     error: AceDataError | None = None,
     detail: str | None = None,
 ) -> None:
-    async with sessions() as session, session.begin():
-        await audit.record(
-            session,
-            team_id=request.team_id,
-            user_id=request.user_id,
-            action=ACTION,
-            outcome=outcome,
-            alias=request.alias,
-            application_id=request.application_id,
-            before=on_off(before),
-            requested=on_off(request.enable),
-            after=on_off(after),
-            trace_id=error.trace_id if error else None,
-            detail=(str(error) if error else detail),
-        )
+    await audit.record_alone(
+        db,
+        team_id=request.team_id,
+        user_id=request.user_id,
+        action=ACTION,
+        outcome=outcome,
+        alias=request.alias,
+        application_id=request.application_id,
+        before=on_off(before),
+        requested=on_off(request.enable),
+        after=on_off(after),
+        trace_id=error.trace_id if error else None,
+        detail=(str(error) if error else detail),
+    )
+
+
+async def record_unreadable_button(db: Database, *, team_id: str, user_id: str) -> None:
+    """A switch press whose button value could not be read: refused, and audited as such."""
+    await audit.record_alone(
+        db,
+        team_id=team_id,
+        user_id=user_id,
+        action=ACTION,
+        outcome="refused",
+        detail="unreadable button value",
+    )
 
 
 async def set_global_fallback(
     client: AceDataClient,
-    sessions: async_sessionmaker[AsyncSession],
+    db: Database,
     token: str,
     request: FallbackRequest,
     *,
     deadline: float,
+    lock_wait: float,
 ) -> FallbackResult:
     try:
         async with application_lock(
-            sessions, team_id=request.team_id, application_id=request.application_id, wait=LOCK_WAIT
+            db, team_id=request.team_id, application_id=request.application_id, wait=lock_wait
         ):
             result = await _change(client, token, request, deadline=deadline)
-            await record_attempt(
-                sessions,
-                request,
-                outcome=result.outcome,
-                before=result.before,
-                after=result.after,
-                error=result.error,
-            )
+            try:
+                await record_attempt(
+                    db,
+                    request,
+                    outcome=result.outcome,
+                    before=result.before,
+                    after=result.after,
+                    error=result.error,
+                )
+            except DatabaseUnavailable as exc:
+                logger.error(
+                    "Fallback switch for team=%s application=%s ended %s but was not audited: %s",
+                    request.team_id,
+                    request.application_id,
+                    result.outcome,
+                    exc,
+                )
+                result = replace(result, audit_missing=True)
             return result
     except LockBusy:
-        await record_attempt(sessions, request, outcome="busy", detail="another change in flight")
+        await record_attempt(db, request, outcome="busy", detail="another change in flight")
         raise
 
 

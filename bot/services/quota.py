@@ -7,7 +7,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 
 from ..acedata import AceDataClient, AceDataError, Application
 from ..db.models import utcnow
@@ -25,10 +25,14 @@ class QuotaSnapshot:
 
     @property
     def percent_left(self) -> Decimal | None:
-        total = self.application.remaining_amount + self.application.used_amount
-        if total <= 0:
-            return None
-        return self.application.remaining_amount * 100 / total
+        """Remaining as a share of remaining plus used; None when that means nothing. Absurd
+        amounts (infinities, NaN, huge exponents) give a non-finite result, never an error."""
+        remaining, used = self.application.remaining_amount, self.application.used_amount
+        with localcontext(Context(prec=28, traps=[])):
+            total = remaining + used
+            if total.is_nan() or total <= 0:
+                return None
+            return remaining * 100 / total
 
 
 async def read_quota(

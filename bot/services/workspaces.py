@@ -2,54 +2,87 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.database import Database
 from ..db.models import Workspace, utcnow
-from .errors import NoTokenConfigured
+from . import audit
+from .errors import NoTokenConfigured, TokenUnreadable
+
+logger = logging.getLogger(__name__)
 
 
-async def ensure_workspace(session: AsyncSession, team_id: str) -> None:
+async def ensure_workspace(session: AsyncSession, db: Database, team_id: str) -> None:
     """Create the workspace row if missing, safely when two requests race to do it."""
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
     await session.execute(
-        insert(Workspace)
+        db.insert()(Workspace)
         .values(team_id=team_id, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["team_id"])
     )
 
 
-async def platform_token(
-    session: AsyncSession, team_id: str, fallback: str | None = None
-) -> str | None:
-    """The workspace's token, else the operator's ACEDATA_PLATFORM_TOKEN, else None."""
-    stored = await session.scalar(
-        select(Workspace.acedata_token).where(Workspace.team_id == team_id)
+async def platform_token(db: Database, team_id: str, fallback: str | None) -> str:
+    """The workspace's token, else the operator's ACEDATA_PLATFORM_TOKEN.
+
+    NoTokenConfigured when there is neither; TokenUnreadable when the stored one cannot be
+    decrypted with the current keys and there is no operator token to fall back on.
+    """
+    query = select(Workspace.acedata_token, Workspace.acedata_token.is_not(None)).where(
+        Workspace.team_id == team_id
     )
-    return stored or fallback
+
+    async def read(session: AsyncSession) -> tuple[str | None, bool]:
+        row = (await session.execute(query)).first()
+        return (row[0], bool(row[1])) if row else (None, False)
+
+    token, stored = await db.run(read)
+    if token is not None:
+        return token
+    if fallback is not None:
+        return fallback
+    if stored:
+        raise TokenUnreadable()
+    raise NoTokenConfigured()
 
 
-async def require_platform_token(
-    sessions: async_sessionmaker[AsyncSession], team_id: str, fallback: str | None
-) -> str:
-    """The token to use for `team_id`, or NoTokenConfigured."""
-    async with sessions() as session:
-        token = await platform_token(session, team_id, fallback)
-    if token is None:
-        raise NoTokenConfigured()
-    return token
+async def save_token(db: Database, *, team_id: str, token: str, account: str, user_id: str) -> None:
+    """Save a checked token (encrypted by its column type), who set it, for which account, and
+    the audit row. A stored token that no current key opens is simply replaced."""
+
+    async def save(session: AsyncSession) -> None:
+        await ensure_workspace(session, db, team_id)
+        workspace = await session.get_one(Workspace, team_id, with_for_update=True)
+        workspace.acedata_token = token
+        workspace.acedata_token_last4 = token[-4:]
+        workspace.acedata_account = account[:255]
+        workspace.token_set_by = user_id
+        workspace.token_set_at = utcnow()
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            action="token_set",
+            outcome="changed",
+            after=f"…{token[-4:]}",
+            detail=account[:255],
+        )
+
+    await db.run(save)
 
 
-async def store_token(
-    session: AsyncSession, *, team_id: str, token: str, account: str, user_id: str
-) -> None:
-    """Save a checked token (encrypted by its column type) with who set it and for which account."""
-    await ensure_workspace(session, team_id)
-    workspace = await session.get_one(Workspace, team_id, with_for_update=True)
-    workspace.acedata_token = token
-    workspace.acedata_token_last4 = token[-4:]
-    workspace.acedata_account = account[:255]
-    workspace.token_set_by = user_id
-    workspace.token_set_at = utcnow()
+async def count_unreadable_tokens(db: Database) -> int:
+    """How many stored tokens no current key can decrypt (a lost or changed ENCRYPTION_KEY)."""
+
+    async def count(session: AsyncSession) -> int:
+        tokens = (
+            await session.scalars(
+                select(Workspace.acedata_token).where(Workspace.acedata_token.is_not(None))
+            )
+        ).all()
+        # Every row here holds ciphertext; the ones that read back as None are unreadable.
+        return sum(1 for token in tokens if token is None)
+
+    return await db.run(count)

@@ -1,4 +1,5 @@
-"""The quota card's buttons: switch the global fallback (admins), and refresh (anyone).
+"""The quota card's buttons: switch the global fallback (admins), and refresh (anyone who could
+see the card with `/quota` in that channel).
 
 Button values are never trusted: the target is re-checked against the acting user's
 workspace and channel, and the user's rights are checked again, before anything is sent.
@@ -10,43 +11,43 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
-import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError
 from ..runtime import Runtime
-from ..services import audit
-from ..services.aliases import check_card_target, is_linked_in_workspace
+from ..services.aliases import check_card_target, is_linked_in_workspace, is_visible_in_channel
 from ..services.errors import (
     AliasNotFound,
     ApplicationNotLinked,
     NoTokenConfigured,
     TargetMoved,
 )
-from ..services.fallback import ACTION as FALLBACK_ACTION
 from ..services.fallback import (
     FallbackRequest,
     FallbackResult,
     record_attempt,
+    record_unreadable_button,
     set_global_fallback,
 )
 from ..services.locks import LockBusy
 from ..services.quota import QuotaSnapshot, read_quota
 from . import blocks, card_values
-from .authz import NotAdmin
+from .authz import AdminCheckFailed, NotAdmin
 from .card_values import CardTarget, InvalidButtonValue, Origin
-from .context import InteractionContext
+from .context import InteractionContext, common_failure_text
+from .envelope import ButtonPress
+from .guards import ENVELOPE, REPLAY_UNCHECKED
+from .responder import ResponseUrl
 
 logger = logging.getLogger(__name__)
 
 DEADLINE = 8.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CardContext(InteractionContext):
     """A button press on a quota card: the card's message, and how to update it."""
 
@@ -56,76 +57,81 @@ class CardContext(InteractionContext):
     value: str | None
 
     @classmethod
-    def from_body(
-        cls, body: dict[str, Any], runtime: Runtime, client: AsyncWebClient, respond: AsyncRespond
+    def from_press(
+        cls, press: ButtonPress, runtime: Runtime, client: AsyncWebClient, *, replay_unchecked: bool
     ) -> CardContext:
-        container = body.get("container") or {}
-        channel_id = (body.get("channel") or {}).get("id") or container.get("channel_id")
-        action = (body.get("actions") or [{}])[0]
-        if not channel_id:
+        if not press.channel_id:
             raise InvalidButtonValue("no channel")
         return cls(
             runtime=runtime,
             client=client,
-            respond=respond,
-            team_id=body["team"]["id"],
-            user_id=body["user"]["id"],
-            channel_id=channel_id,
-            message_ts=container.get("message_ts") or (body.get("message") or {}).get("ts"),
-            is_ephemeral=bool(container.get("is_ephemeral")),
-            origin=card_values.origin_of(action.get("block_id")),
-            value=action.get("value"),
+            response_url=ResponseUrl(
+                press.response_url,
+                runtime.slack_http,
+                backoff=runtime.settings.retry_backoff_seconds,
+            ),
+            team_id=press.team.id,
+            user_id=press.user.id,
+            channel_id=press.channel_id,
+            replay_unchecked=replay_unchecked,
+            message_ts=press.message_ts,
+            is_ephemeral=press.container.is_ephemeral,
+            origin=card_values.origin_of(press.action.block_id),
+            value=press.action.value,
         )
 
-    async def say_privately(self, text: str) -> None:
-        await self.respond(text=text, response_type="ephemeral", replace_original=False)
+    async def say_privately(self, text: str, blocks_: blocks.Blocks | None = None) -> bool:
+        # Never replace the message that holds the button with a private note.
+        message = {"response_type": "ephemeral", "text": text, "replace_original": False}
+        return await self.respond(message, what="a private reply")
 
     async def update_card(
         self, snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool = True
     ) -> str | None:
         """Replace the card in place; the reason it could not be, or None when it was."""
-        card = blocks.quota_card(snapshot, alias, origin=self.origin, toggleable=toggleable)
-        text = blocks.quota_card_text(snapshot, alias)
         try:
+            card = blocks.quota_card(snapshot, alias, origin=self.origin, toggleable=toggleable)
+            text = blocks.quota_card_text(snapshot, alias)
+            # An ephemeral message cannot be edited with chat.update, only via response_url.
             if self.origin == "message" and self.message_ts and not self.is_ephemeral:
                 await self.client.chat_update(
                     channel=self.channel_id, ts=self.message_ts, text=text, blocks=card
                 )
                 return None
-            response = await self.respond(
-                text=text, blocks=card, response_type="in_channel", replace_original=True
-            )
         except SlackApiError as exc:
             return str(exc.response.get("error"))
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except Exception as exc:
+            logger.exception("Card update failed %s", self.log_context())
             return type(exc).__name__
-        return None if response.status_code == 200 else f"HTTP {response.status_code}"
+        return await self.response_url.send(
+            {"text": text, "blocks": card, "response_type": "in_channel", "replace_original": True}
+        )
 
-    async def reply_in_thread(self, text: str) -> None:
+    async def reply_in_thread(self, text: str) -> str | None:
+        """A note under the card; why it could not be posted, or None when it was."""
         if not self.message_ts or self.is_ephemeral:
-            return
+            return None  # an ephemeral card has no thread
         try:
             await self.client.chat_postMessage(
                 channel=self.channel_id, thread_ts=self.message_ts, text=text
             )
         except SlackApiError as exc:
-            error = exc.response.get("error")
-            logger.warning("Thread reply failed team=%s: %s", self.team_id, error)
-            await self.say_privately(
-                f"The change was made, but the note under the card could not be posted "
-                f"(Slack said `{error}`; is the bot a member of this channel?)."
-            )
+            return str(exc.response.get("error"))
+        except Exception as exc:
+            return type(exc).__name__
+        return None
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     def listener(
         work: Callable[[CardContext], Awaitable[None]],
     ) -> Callable[..., Awaitable[None]]:
-        async def handle(
-            ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
-        ) -> None:
+        async def handle(ack: AsyncAck, context: AsyncBoltContext, client: AsyncWebClient) -> None:
             await ack()
-            await run_card_action(body, runtime, client, respond, work)
+            press: ButtonPress = context[ENVELOPE]
+            await run_card_action(
+                press, runtime, client, work, replay_unchecked=bool(context.get(REPLAY_UNCHECKED))
+            )
 
         return handle
 
@@ -134,60 +140,56 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
 
 async def run_card_action(
-    body: dict[str, Any],
+    press: ButtonPress,
     runtime: Runtime,
     client: AsyncWebClient,
-    respond: AsyncRespond,
     work: Callable[[CardContext], Awaitable[None]],
+    *,
+    replay_unchecked: bool,
 ) -> None:
     """Run one button's work, turning every expected failure into a private sentence."""
-    team_id = (body.get("team") or {}).get("id")
-    user_id = (body.get("user") or {}).get("id")
     try:
-        context = CardContext.from_body(body, runtime, client, respond)
+        context = CardContext.from_press(press, runtime, client, replay_unchecked=replay_unchecked)
+    except InvalidButtonValue as exc:
+        logger.warning("Unusable button press team=%s: %s", press.team.id, exc)
+        return
+    try:
         await work(context)
     except InvalidButtonValue as exc:
-        logger.warning("Invalid card button team=%s user=%s: %s", team_id, user_id, exc)
-        await respond(text=blocks.INVALID_BUTTON, response_type="ephemeral", replace_original=False)
+        logger.warning("Invalid card button %s: %s", context.log_context(), exc)
+        await context.say_privately(blocks.INVALID_BUTTON)
     except Exception as exc:
-        text = _expected_failure_text(exc)
+        text = _card_failure_text(exc)
         if text is None:
-            logger.exception("Card action failed team=%s user=%s", team_id, user_id)
+            logger.exception("Card action failed %s", context.log_context())
             text = blocks.INTERNAL_ERROR
-        await respond(text=text, response_type="ephemeral", replace_original=False)
+        else:
+            logger.info("%s on a card %s: %s", type(exc).__name__, context.log_context(), exc)
+        await context.say_privately(text)
 
 
-def _expected_failure_text(exc: Exception) -> str | None:
+def _card_failure_text(exc: Exception) -> str | None:
     match exc:
-        case NotAdmin():
-            return blocks.not_admin(exc.action)
         case AliasNotFound():
             return blocks.card_alias_gone(exc.name)
         case TargetMoved():
             return blocks.target_moved(exc.alias)
         case ApplicationNotLinked():
             return blocks.application_not_linked(exc.application_id)
-        case NoTokenConfigured():
-            return blocks.NO_TOKEN
-    return None
-
-
-async def _check_target(context: CardContext, target: CardTarget) -> None:
-    async with context.runtime.sessions() as session:
-        await check_card_target(
-            session,
-            team_id=context.team_id,
-            channel_id=context.channel_id,
-            alias=target.alias,
-            application_id=target.application_id,
-        )
+    return common_failure_text(exc)
 
 
 async def toggle_fallback(context: CardContext) -> None:
+    context.require_replay_checked()
     request, token = await _authorized_fallback_request(context)
     try:
         result = await set_global_fallback(
-            context.runtime.acedata, context.runtime.sessions, token, request, deadline=DEADLINE
+            context.runtime.acedata,
+            context.runtime.db,
+            token,
+            request,
+            deadline=DEADLINE,
+            lock_wait=context.runtime.settings.fallback_lock_wait,
         )
     except LockBusy:
         await context.say_privately(blocks.fallback_busy(request.alias, request.application_id))
@@ -198,19 +200,11 @@ async def toggle_fallback(context: CardContext) -> None:
 async def _authorized_fallback_request(context: CardContext) -> tuple[FallbackRequest, str]:
     """The change the button asks for, once it is known to be allowed, and the token to make it
     with. Every refusal is audited before it is raised."""
-    sessions = context.runtime.sessions
+    db = context.runtime.db
     try:
         target = card_values.decode_toggle(context.value)
     except InvalidButtonValue:
-        async with sessions() as session, session.begin():
-            await audit.record(
-                session,
-                team_id=context.team_id,
-                user_id=context.user_id,
-                action=FALLBACK_ACTION,
-                outcome="refused",
-                detail="unreadable button value",
-            )
+        await record_unreadable_button(db, team_id=context.team_id, user_id=context.user_id)
         raise
     request = FallbackRequest(
         team_id=context.team_id,
@@ -223,18 +217,33 @@ async def _authorized_fallback_request(context: CardContext) -> tuple[FallbackRe
         await context.require_admin("switch the global fallback")
         await _check_target(context, target)
     except (NotAdmin, AliasNotFound, TargetMoved, ApplicationNotLinked) as exc:
-        await record_attempt(sessions, request, outcome="refused", detail=type(exc).__name__)
+        await record_attempt(db, request, outcome="refused", detail=type(exc).__name__)
+        raise
+    except AdminCheckFailed as exc:
+        await record_attempt(db, request, outcome="failed", detail=f"users.info: {exc.reason}")
         raise
     try:
         return request, await context.token()
     except NoTokenConfigured:
-        await record_attempt(sessions, request, outcome="failed", detail="no token")
+        await record_attempt(db, request, outcome="failed", detail="no token")
         raise
+
+
+async def _check_target(context: CardContext, target: CardTarget) -> None:
+    await check_card_target(
+        context.runtime.db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        alias=target.alias,
+        application_id=target.application_id,
+    )
 
 
 async def _report_fallback_result(
     context: CardContext, request: FallbackRequest, result: FallbackResult
 ) -> None:
+    """Say what happened. Once the change is made, every later failure (card, note, audit) is
+    reported as just that: it never reads as "nothing was changed"."""
     alias, application_id = request.alias, request.application_id
     if result.error is not None:
         await context.say_privately(
@@ -242,22 +251,30 @@ async def _report_fallback_result(
         )
         return
     assert result.snapshot is not None, "a result without an error carries the card's data"
+    problems: list[str] = []
     card_problem = await context.update_card(result.snapshot, alias)
     if card_problem is not None:
-        logger.warning("Card update failed team=%s: %s", context.team_id, card_problem)
-        await context.say_privately(
-            blocks.card_not_updated(alias, application_id, result.after, card_problem)
+        logger.warning("Card update failed %s: %s", context.log_context(), card_problem)
+        problems.append(blocks.card_not_updated_part(card_problem))
+    if result.outcome == "changed":
+        note = blocks.fallback_changed_note(
+            context.user_id, alias, application_id, result.before, result.after
         )
+        note_problem = await context.reply_in_thread(note)
+        if note_problem is not None:
+            logger.warning("Thread note failed %s: %s", context.log_context(), note_problem)
+            problems.append(blocks.note_not_posted_part(note_problem))
+    if result.audit_missing:
+        problems.append(blocks.AUDIT_MISSING_PART)
     match result.outcome:
         case "changed":
-            await context.reply_in_thread(
-                blocks.fallback_changed_note(
-                    context.user_id, alias, application_id, result.before, result.after
+            if problems:
+                await context.say_privately(
+                    blocks.fallback_changed_with_problems(alias, application_id, result, problems)
                 )
-            )
         case "unchanged":
             await context.say_privately(
-                blocks.fallback_already(alias, application_id, result.after)
+                blocks.fallback_already(alias, application_id, result.after, problems)
             )
         case _:
             await context.say_privately(
@@ -267,30 +284,35 @@ async def _report_fallback_result(
 
 async def refresh_card(context: CardContext) -> None:
     target = card_values.decode_target(context.value)
+    db = context.runtime.db
     toggleable = True
-    if target.alias is None:
-        async with context.runtime.sessions() as session:
-            toggleable = await is_linked_in_workspace(
-                session, team_id=context.team_id, application_id=target.application_id
-            )
-        if not toggleable:
-            await context.require_admin("refresh a card of an application without an alias")
-    else:
+    if target.alias is not None:
         await _check_target(context, target)
+    elif not await is_visible_in_channel(
+        db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        application_id=target.application_id,
+    ):
+        # Only what `/quota` shows a member here: a raw ID is for admins.
+        await context.require_admin("refresh a card of an application no alias here points to")
+        toggleable = await is_linked_in_workspace(
+            db, team_id=context.team_id, application_id=target.application_id
+        )
     token = await context.token()
     try:
         snapshot = await read_quota(
             context.runtime.acedata, token, target.application_id, deadline=DEADLINE
         )
     except AceDataError as exc:
-        logger.warning("Refresh failed team=%s: %s", context.team_id, exc)
+        logger.warning("Refresh failed %s: %s", context.log_context(), exc)
         await context.say_privately(
             blocks.upstream_problem(exc, application_id=target.application_id, alias=target.alias)
         )
         return
     card_problem = await context.update_card(snapshot, target.alias, toggleable=toggleable)
     if card_problem is not None:
-        logger.warning("Card refresh failed team=%s: %s", context.team_id, card_problem)
+        logger.warning("Card refresh failed %s: %s", context.log_context(), card_problem)
         await context.say_privately(
             blocks.card_not_updated(
                 target.alias,

@@ -6,11 +6,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from ..runtime import Runtime
 from . import actions, commands, guards, views
@@ -18,25 +14,26 @@ from . import actions, commands, guards, views
 logger = logging.getLogger(__name__)
 
 
-def create_app(runtime: Runtime, *, socket_mode: bool = False) -> AsyncApp:
-    """The Bolt app; over HTTP every request must carry Slack's signature."""
-    settings = runtime.settings
-    settings.require("slack_bot_token", *(() if socket_mode else ("slack_signing_secret",)))
-    secret = settings.slack_signing_secret
-    bot_token = settings.slack_bot_token.get_secret_value()  # type: ignore[union-attr]
-    client = AsyncWebClient(
-        token=bot_token,
-        base_url=str(settings.slack_api_url),
-        retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+class _DropTokenSkippedWarning(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment itself and, since we hand it a client
+    made with that same token, warns on every start that the token "will be unused"."""
+
+    _message = warning_client_prioritized_and_token_skipped()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != self._message
+
+
+def create_app(runtime: Runtime) -> AsyncApp:
+    """The Bolt app. Request signatures are verified before Bolt sees a request (`bot.web`),
+    and Socket Mode needs none, so Bolt's own verification is off."""
+    bolt_logger = logging.getLogger("bot.slack.bolt")
+    if not any(isinstance(f, _DropTokenSkippedWarning) for f in bolt_logger.filters):
+        bolt_logger.addFilter(_DropTokenSkippedWarning())
     app = AsyncApp(
-        client=client,
-        signing_secret=secret.get_secret_value() if secret else None,
-        request_verification_enabled=not socket_mode,
-        logger=logging.getLogger("bot.slack.bolt"),
+        client=runtime.web_client(runtime.bot_token),
+        request_verification_enabled=False,
+        logger=bolt_logger,
     )
     guards.register(app, runtime)
     commands.register(app, runtime)
@@ -45,10 +42,11 @@ def create_app(runtime: Runtime, *, socket_mode: bool = False) -> AsyncApp:
 
     @app.error
     async def log_unhandled(error: Exception, body: dict[str, Any]) -> None:
+        team = body.get("team")
         logger.error(
             "Unhandled %s in a Slack listener (team=%s): %s",
             type(error).__name__,
-            body.get("team_id") or (body.get("team") or {}).get("id"),
+            body.get("team_id") or (team.get("id") if isinstance(team, dict) else team),
             error,
         )
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ..db.database import Database
 from ..services.permissions import is_listed_admin
 
 logger = logging.getLogger(__name__)
 
 SLACK_ADMIN_FLAGS = ("is_admin", "is_owner", "is_primary_owner")
+# Slack's answers that mean "no such user", as opposed to "could not tell right now".
+_NO_SUCH_USER = {"user_not_found", "user_not_visible"}
 
 
 class NotAdmin(Exception):
@@ -23,35 +26,39 @@ class NotAdmin(Exception):
         self.action = action
 
 
-async def is_admin(
-    client: AsyncWebClient,
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    team_id: str,
-    user_id: str,
-) -> bool:
-    async with sessions() as session:
-        if await is_listed_admin(session, team_id=team_id, user_id=user_id):
-            return True
+class AdminCheckFailed(Exception):
+    """Slack could not confirm the user's role (users.info failed), so nothing was done."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def is_admin(client: AsyncWebClient, db: Database, *, team_id: str, user_id: str) -> bool:
+    """Listed bot admin, or a Slack workspace admin or owner; AdminCheckFailed when Slack
+    cannot say."""
+    if await is_listed_admin(db, team_id=team_id, user_id=user_id):
+        return True
     try:
         response = await client.users_info(user=user_id)
     except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        logger.warning("users.info failed for team=%s user=%s: %s", team_id, user_id, error)
+        if error in _NO_SUCH_USER:
+            return False
+        raise AdminCheckFailed(error) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
         logger.warning(
-            "users.info failed for team=%s user=%s: %s", team_id, user_id, exc.response.get("error")
+            "users.info failed for team=%s user=%s: %s", team_id, user_id, type(exc).__name__
         )
-        return False
+        raise AdminCheckFailed(type(exc).__name__) from None
     user = response.get("user") or {}
-    return any(bool(user.get(flag)) for flag in SLACK_ADMIN_FLAGS)
+    return isinstance(user, dict) and any(bool(user.get(flag)) for flag in SLACK_ADMIN_FLAGS)
 
 
 async def require_admin(
-    client: AsyncWebClient,
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    team_id: str,
-    user_id: str,
-    action: str,
+    client: AsyncWebClient, db: Database, *, team_id: str, user_id: str, action: str
 ) -> None:
-    if not await is_admin(client, sessions, team_id=team_id, user_id=user_id):
+    if not await is_admin(client, db, team_id=team_id, user_id=user_id):
         logger.info("Refused %s for non-admin team=%s user=%s", action, team_id, user_id)
         raise NotAdmin(action)

@@ -1,38 +1,86 @@
-"""What every Slack interaction works with: who acted, where, and the workspace's token."""
+"""What every Slack interaction works with: who acted, where, how to answer, and the common
+ways it can fail."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import Any
 
-from slack_bolt.async_app import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ..db.database import DatabaseUnavailable
 from ..runtime import Runtime
-from ..services.workspaces import require_platform_token
-from .authz import require_admin
+from ..services.errors import NoTokenConfigured, TokenUnreadable
+from ..services.workspaces import platform_token
+from . import blocks
+from .authz import AdminCheckFailed, NotAdmin, require_admin
+from .responder import ResponseUrl
+
+logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class InteractionContext:
     runtime: Runtime
     client: AsyncWebClient
-    respond: AsyncRespond
+    response_url: ResponseUrl
     team_id: str
     user_id: str
     channel_id: str
+    # The replay check could not run (database trouble): nothing that changes state may proceed.
+    replay_unchecked: bool = False
 
     async def require_admin(self, action: str) -> None:
         """NotAdmin, naming `action`, unless the acting user is a bot admin."""
         await require_admin(
-            self.client,
-            self.runtime.sessions,
-            team_id=self.team_id,
-            user_id=self.user_id,
-            action=action,
+            self.client, self.runtime.db, team_id=self.team_id, user_id=self.user_id, action=action
         )
 
     async def token(self) -> str:
-        """The workspace's Ace Data Cloud token, or NoTokenConfigured."""
-        return await require_platform_token(
-            self.runtime.sessions, self.team_id, self.runtime.fallback_token
-        )
+        """The workspace's Ace Data Cloud token, or NoTokenConfigured (TokenUnreadable)."""
+        return await platform_token(self.runtime.db, self.team_id, self.runtime.fallback_token)
+
+    def require_replay_checked(self) -> None:
+        """Refuse a change whose request could not be checked for a replay."""
+        if self.replay_unchecked:
+            raise DatabaseUnavailable("the replay check could not run")
+
+    async def respond(self, message: dict[str, Any], *, what: str) -> bool:
+        """Post to the response_url; a failure is logged with its context, and False."""
+        problem = await self.response_url.send(message)
+        if problem is not None:
+            logger.warning(
+                "Could not deliver %s team=%s channel=%s user=%s: %s",
+                what,
+                self.team_id,
+                self.channel_id,
+                self.user_id,
+                problem,
+            )
+        return problem is None
+
+    async def say_privately(self, text: str, blocks_: blocks.Blocks | None = None) -> bool:
+        message: dict[str, Any] = {"response_type": "ephemeral", "text": text}
+        if blocks_ is not None:
+            message["blocks"] = blocks_
+        return await self.respond(message, what="a private reply")
+
+    def log_context(self) -> str:
+        return f"team={self.team_id} channel={self.channel_id} user={self.user_id}"
+
+
+def common_failure_text(exc: Exception) -> str | None:
+    """The sentence for a failure any interaction can meet, or None for the unexpected."""
+    match exc:
+        case NotAdmin():
+            return blocks.not_admin(exc.action)
+        case AdminCheckFailed():
+            return blocks.admin_check_failed(exc.reason)
+        case TokenUnreadable():
+            return blocks.TOKEN_UNREADABLE
+        case NoTokenConfigured():
+            return blocks.NO_TOKEN
+        case DatabaseUnavailable():
+            return blocks.DATABASE_UNAVAILABLE
+    return None

@@ -2,86 +2,107 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError, InvalidToken, UpstreamTimeout
+from ..db.database import DatabaseUnavailable
 from ..runtime import Runtime
-from ..services import audit
-from ..services.workspaces import store_token
+from ..services.workspaces import save_token
 from . import blocks
-from .authz import is_admin
+from .authz import AdminCheckFailed, is_admin
+from .envelope import ViewSubmission
+from .guards import ENVELOPE, REPLAY_UNCHECKED
 
 logger = logging.getLogger(__name__)
 
-# The check must finish inside Slack's 3-second window for a view submission.
+# A view submission must be answered within Slack's 3 seconds, checks and saving included.
+ANSWER_BUDGET = 2.5
 TOKEN_CHECK_DEADLINE = 1.8
 MAX_TOKEN_LENGTH = 200
+
+DATABASE_PROBLEM = "Quota Bot can't reach its database right now — nothing was saved; try again."
+
+
+class TokenRefused(Exception):
+    """The submitted token is not saved; the message says why, in the modal."""
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.view(blocks.TOKEN_MODAL_CALLBACK)
     async def submit_token(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+        ack: AsyncAck, context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
-        team_id, user_id = body["team"]["id"], body["user"]["id"]
-
-        async def refuse(problem: str) -> None:
-            logger.info("Token refused team=%s user=%s: %s", team_id, user_id, problem)
-            await ack(response_action="errors", errors={blocks.TOKEN_BLOCK: problem})
-
-        if not await is_admin(client, runtime.sessions, team_id=team_id, user_id=user_id):
-            await refuse("Only bot admins can set the Ace Data Cloud token.")
-            return
-        token = _submitted_token(view)
-        problem = _token_shape_problem(token)
-        if problem:
-            await refuse(problem)
-            return
+        submission: ViewSubmission = context[ENVELOPE]
+        team_id, user_id = submission.team.id, submission.user.id
         try:
-            owner = await runtime.acedata.get_token_owner(token, deadline=TOKEN_CHECK_DEADLINE)
-        except InvalidToken:
-            await refuse(
-                "Ace Data Cloud rejected this token. Use an account (platform) token from the "
-                "console's Platform Tokens page, not a service API key."
+            if context.get(REPLAY_UNCHECKED):
+                raise TokenRefused(DATABASE_PROBLEM)
+            async with asyncio.timeout(ANSWER_BUDGET):
+                last4, account = await _check_and_save(runtime, client, submission)
+        except TokenRefused as exc:
+            logger.info("Token refused team=%s user=%s: %s", team_id, user_id, exc)
+            await ack(response_action="errors", errors={blocks.TOKEN_BLOCK: str(exc)})
+            return
+        except TimeoutError:
+            logger.warning("Token submission ran out of time team=%s user=%s", team_id, user_id)
+            await ack(
+                response_action="errors",
+                errors={blocks.TOKEN_BLOCK: "That took too long; nothing was saved. Submit again."},
             )
             return
-        except UpstreamTimeout:
-            await refuse("Ace Data Cloud did not answer in time to check the token; submit again.")
-            return
-        except AceDataError as exc:
-            await refuse(f"Could not check the token with Ace Data Cloud: {exc.message[:120]}")
-            return
-        async with runtime.sessions() as session, session.begin():
-            await store_token(
-                session,
-                team_id=team_id,
-                token=token,
-                account=owner.display_name,
-                user_id=user_id,
-            )
-            await audit.record(
-                session,
-                team_id=team_id,
-                user_id=user_id,
-                action="token_set",
-                outcome="changed",
-                after=f"…{token[-4:]}",
-                detail=owner.display_name,
-            )
-        logger.info("Token set team=%s user=%s account=%s", team_id, user_id, owner.display_name)
-        await ack(
-            response_action="update", view=blocks.token_saved_view(token[-4:], owner.display_name)
+        logger.info("Token set team=%s user=%s account=%s", team_id, user_id, account)
+        await ack(response_action="update", view=blocks.token_saved_view(last4, account))
+
+
+async def _check_and_save(
+    runtime: Runtime, client: AsyncWebClient, submission: ViewSubmission
+) -> tuple[str, str]:
+    """Check who may, what was typed, and the token itself; save it. TokenRefused says why not."""
+    team_id, user_id = submission.team.id, submission.user.id
+    try:
+        allowed = await is_admin(client, runtime.db, team_id=team_id, user_id=user_id)
+    except AdminCheckFailed:
+        raise TokenRefused(
+            "Slack could not confirm your role right now; nothing was saved. Submit again."
+        ) from None
+    except DatabaseUnavailable:
+        raise TokenRefused(DATABASE_PROBLEM) from None
+    if not allowed:
+        raise TokenRefused("Only bot admins can set the Ace Data Cloud token.")
+    token = submission.text_value(blocks.TOKEN_BLOCK, blocks.TOKEN_ACTION)
+    problem = _token_shape_problem(token)
+    if problem:
+        raise TokenRefused(problem)
+    try:
+        owner = await runtime.acedata.get_token_owner(token, deadline=TOKEN_CHECK_DEADLINE)
+    except InvalidToken:
+        raise TokenRefused(
+            "Ace Data Cloud rejected this token. Use an account (platform) token from the "
+            "console's Platform Tokens page, not a service API key."
+        ) from None
+    except UpstreamTimeout:
+        raise TokenRefused(
+            "Ace Data Cloud did not answer in time to check the token; submit again."
+        ) from None
+    except AceDataError as exc:
+        raise TokenRefused(
+            f"Could not check the token with Ace Data Cloud: {exc.message[:120]}"
+        ) from None
+    try:
+        await save_token(
+            runtime.db,
+            team_id=team_id,
+            token=token,
+            account=owner.display_name,
+            user_id=user_id,
         )
-
-
-def _submitted_token(view: dict[str, Any]) -> str:
-    values = view.get("state", {}).get("values", {})
-    field = values.get(blocks.TOKEN_BLOCK, {}).get(blocks.TOKEN_ACTION, {})
-    return (field.get("value") or "").strip()
+    except DatabaseUnavailable:
+        raise TokenRefused(DATABASE_PROBLEM) from None
+    return token[-4:], owner.display_name
 
 
 def _token_shape_problem(token: str) -> str | None:

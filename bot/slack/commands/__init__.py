@@ -1,4 +1,5 @@
-"""The `/quota` slash command: parse, ack at once, then do the work and answer via respond().
+"""The `/quota` slash command: parse, ack at once, then do the work and answer via the
+response_url.
 
 One small function per request type, in the module of its concern; this module dispatches and
 turns the expected failures into a private sentence each.
@@ -10,13 +11,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...runtime import Runtime
-from ...services.errors import AliasNotFound, NoTokenConfigured
+from ...services.errors import AliasNotFound
 from .. import blocks
-from ..authz import NotAdmin
+from ..context import common_failure_text
+from ..envelope import SlashCommand
+from ..guards import ENVELOPE, REPLAY_UNCHECKED
 from ..parsing import (
     ChangeAdmin,
     LinkAlias,
@@ -33,6 +36,7 @@ from ..parsing import (
     UsageError,
     parse,
 )
+from ..responder import ResponseUrl
 from .admins import change_admin, list_admins, open_token_modal, show_audit
 from .aliases import link_alias, unlink_alias
 from .context import CommandContext
@@ -40,21 +44,21 @@ from .lookup import list_aliases, show_alias, show_application
 
 logger = logging.getLogger(__name__)
 
+# Requests that change state: refused when the replay check could not run.
+CHANGES = (LinkAlias, UnlinkAlias, ChangeAdmin)
+
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.command("/quota")
     async def handle_quota(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck, context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
-        text = command.get("text") or ""
+        command: SlashCommand = context[ENVELOPE]
         try:
-            request = parse(text)
+            request = parse(command.text)
         except UsageError as exc:
             logger.info(
-                "Usage error team=%s user=%s: %s",
-                command.get("team_id"),
-                command.get("user_id"),
-                exc.problem,
+                "Usage error team=%s user=%s: %s", command.team_id, command.user_id, exc.problem
             )
             await ack(response_type="ephemeral", text=blocks.usage_error(exc.problem, exc.usage))
             return
@@ -62,40 +66,44 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_type="ephemeral", text="Quota Bot help", blocks=blocks.help_blocks())
             return
         await ack()
-        context = CommandContext(
-            runtime=runtime,
-            client=client,
-            respond=respond,
-            team_id=command["team_id"],
-            channel_id=command["channel_id"],
-            user_id=command["user_id"],
-            trigger_id=command.get("trigger_id", ""),
+        await run_request(
+            CommandContext(
+                runtime=runtime,
+                client=client,
+                response_url=ResponseUrl(
+                    command.response_url,
+                    runtime.slack_http,
+                    backoff=runtime.settings.retry_backoff_seconds,
+                ),
+                team_id=command.team_id,
+                channel_id=command.channel_id,
+                user_id=command.user_id,
+                trigger_id=command.trigger_id,
+                replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
+            ),
+            request,
         )
-        await run_request(context, request)
 
 
 async def run_request(context: CommandContext, request: QuotaRequest) -> None:
     """Carry out one parsed request, turning every expected failure into a private sentence."""
     handler = HANDLERS[type(request)]
     try:
+        if isinstance(request, CHANGES):
+            context.require_replay_checked()
         await handler(context, request)
-    except NotAdmin as exc:
-        await context.say_privately(blocks.not_admin(exc.action))
-    except NoTokenConfigured:
-        await context.say_privately(blocks.NO_TOKEN)
     except AliasNotFound as exc:
         await context.say_privately(
             blocks.alias_not_found(exc.name, exc.workspace, exc.other_scope)
         )
-    except Exception:
-        logger.exception(
-            "Failed %s for team=%s channel=%s user=%s",
-            type(request).__name__,
-            context.team_id,
-            context.channel_id,
-            context.user_id,
-        )
-        await context.say_privately(blocks.INTERNAL_ERROR)
+    except Exception as exc:
+        text = common_failure_text(exc)
+        if text is None:
+            logger.exception("Failed %s for %s", type(request).__name__, context.log_context())
+            text = blocks.INTERNAL_ERROR
+        else:
+            logger.info("%s for %s: %s", type(exc).__name__, context.log_context(), exc)
+        await context.say_privately(text)
 
 
 async def not_available_yet(context: CommandContext, request: NotAvailableYet) -> None:

@@ -8,8 +8,8 @@ import logging
 from ...acedata import AceDataError
 from ...db.models import Alias
 from ...services import aliases
+from ...services.errors import NoTokenConfigured, TokenUnreadable
 from ...services.quota import read_quota
-from ...services.workspaces import platform_token
 from .. import blocks
 from ..parsing import ListAliases, ShowAlias, ShowApplication
 from .context import CommandContext
@@ -21,11 +21,17 @@ LIST_CONCURRENCY = 8
 
 
 async def list_aliases(context: CommandContext, _: ListAliases) -> None:
-    async with context.runtime.sessions() as session:
-        visible = await aliases.visible_aliases(
-            session, team_id=context.team_id, channel_id=context.channel_id
-        )
-        token = await platform_token(session, context.team_id, context.runtime.fallback_token)
+    visible = await aliases.visible_aliases(
+        context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
+    )
+    token: str | None = None
+    token_note: str | None = None
+    try:
+        token = await context.token()
+    except TokenUnreadable:
+        token_note = blocks.TOKEN_UNREADABLE
+    except NoTokenConfigured:
+        token_note = blocks.NO_TOKEN_FOR_LIST
     semaphore = asyncio.Semaphore(LIST_CONCURRENCY)
 
     async def line(alias: Alias) -> blocks.AliasLine:
@@ -47,24 +53,25 @@ async def list_aliases(context: CommandContext, _: ListAliases) -> None:
 
     lines = await asyncio.gather(*(line(alias) for alias in visible))
     await context.say_privately(
-        f"{len(lines)} aliases here", blocks.alias_list(lines, token_missing=token is None)
+        f"{len(lines)} aliases here", blocks.alias_list(lines, token_note=token_note)
     )
 
 
 async def show_alias(context: CommandContext, request: ShowAlias) -> None:
-    async with context.runtime.sessions() as session:
-        alias = await aliases.resolve(
-            session, team_id=context.team_id, channel_id=context.channel_id, name=request.alias
-        )
+    alias = await aliases.resolve(
+        context.runtime.db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        name=request.alias,
+    )
     await _post_card(context, alias.application_id, alias.name)
 
 
 async def show_application(context: CommandContext, request: ShowApplication) -> None:
     await context.require_admin("look up an application by its ID")
-    async with context.runtime.sessions() as session:
-        linked = await aliases.is_linked_in_workspace(
-            session, team_id=context.team_id, application_id=request.application_id
-        )
+    linked = await aliases.is_linked_in_workspace(
+        context.runtime.db, team_id=context.team_id, application_id=request.application_id
+    )
     await _post_card(context, request.application_id, None, toggleable=linked)
 
 
@@ -78,8 +85,8 @@ async def _post_card(
         )
     except AceDataError as exc:
         logger.warning(
-            "Quota lookup failed team=%s alias=%s application=%s: %s",
-            context.team_id,
+            "Quota lookup failed %s alias=%s application=%s: %s",
+            context.log_context(),
             alias,
             application_id,
             exc,
@@ -89,7 +96,10 @@ async def _post_card(
         )
         return
     await context.respond(
-        response_type="in_channel",
-        text=blocks.quota_card_text(snapshot, alias),
-        blocks=blocks.quota_card(snapshot, alias, toggleable=toggleable),
+        {
+            "response_type": "in_channel",
+            "text": blocks.quota_card_text(snapshot, alias),
+            "blocks": blocks.quota_card(snapshot, alias, toggleable=toggleable),
+        },
+        what=f"the quota card for {alias or application_id}",
     )

@@ -1,0 +1,126 @@
+"""The quota card: figures, then Enable/Disable global fallback (when allowed) and Refresh."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ConfirmObject,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from ...acedata import Application
+from ...services.quota import QuotaSnapshot
+from .. import card_values
+from ..card_values import Origin
+from ..text import escape
+from .format import (
+    Blocks,
+    amount,
+    blocks,
+    fallback_state,
+    named,
+    percent,
+    quantity,
+    slack_date,
+    title,
+    unit,
+)
+
+MAX_HEADER = 150
+
+
+def _balance(application: Application | None) -> str:
+    return "unavailable" if application is None else quantity(application)
+
+
+def quota_card(
+    snapshot: QuotaSnapshot,
+    alias: str | None,
+    *,
+    origin: Origin = "command",
+    toggleable: bool = True,
+) -> Blocks:
+    app = snapshot.application
+    heading = f"{title(app)} · {alias}" if alias else title(app)
+    used = amount(app.used_amount)
+    fields = [
+        f"*Remaining*\n{quantity(app)}",
+        f"*Used*\n{used if used == 'unreadable' else f'{used} {unit(app)}'}",
+        f"*Left*\n{percent(snapshot.percent_left)}",
+        f"*Global fallback*\n{fallback_state(app.allow_consume_global)}",
+        f"*Global balance*\n{_balance(snapshot.global_balance)}",
+    ]
+    context = f"Application `{escape(app.id)}` · as of {slack_date(snapshot.as_of)}"
+    if not toggleable:
+        context += " · link it to an alias to switch its global fallback from Slack"
+    return blocks(
+        HeaderBlock(text=PlainTextObject(text=heading[:MAX_HEADER], emoji=False)),
+        SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
+        ContextBlock(elements=[MarkdownTextObject(text=context)]),
+        ActionsBlock(
+            block_id=card_values.actions_block_id(origin),
+            elements=_card_buttons(snapshot, alias, toggleable=toggleable),
+        ),
+    )
+
+
+def quota_card_text(snapshot: QuotaSnapshot, alias: str | None) -> str:
+    """The notification text that goes with a card."""
+    app = snapshot.application
+    return f"{escape(alias or title(app))}: {quantity(app)} left"
+
+
+def _card_buttons(
+    snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool
+) -> list[ButtonElement]:
+    app = snapshot.application
+    target = card_values.CardTarget(alias=alias, application_id=app.id)
+    buttons = []
+    if toggleable:
+        # An unknown state offers both directions; a known one only the change.
+        states = (
+            [True, False] if app.allow_consume_global is None else [not app.allow_consume_global]
+        )
+        buttons = [_toggle_button(snapshot, alias, target, enable) for enable in states]
+    refresh = ButtonElement(
+        text=PlainTextObject(text="Refresh"),
+        action_id=card_values.REFRESH_ACTION,
+        value=card_values.encode(target),
+    )
+    return [*buttons, refresh]
+
+
+def _toggle_button(
+    snapshot: QuotaSnapshot, alias: str | None, target: card_values.CardTarget, enable: bool
+) -> ButtonElement:
+    verb = "Enable" if enable else "Disable"
+    name = named(alias, snapshot.application.id)
+    if enable:
+        consequence = (
+            f"When {name}'s own quota runs out, calls will be paid from the global balance "
+            f"({_balance(snapshot.global_balance)} left)."
+        )
+    else:
+        consequence = (
+            f"Calls will fail once {name}'s own quota is used up, instead of being paid from the "
+            "global balance."
+        )
+    value = card_values.ToggleTarget(**target.model_dump(), enable=enable)
+    return ButtonElement(
+        text=PlainTextObject(text=f"{verb} global fallback"),
+        action_id=f"{card_values.TOGGLE_ACTION}:{'enable' if enable else 'disable'}",
+        value=card_values.encode(value),
+        style="primary" if enable else "danger",
+        confirm=ConfirmObject(
+            title=PlainTextObject(text=f"{verb} global fallback?"),
+            text=MarkdownTextObject(text=consequence),
+            confirm=PlainTextObject(text=verb),
+            deny=PlainTextObject(text="Cancel"),
+            style="primary" if enable else "danger",
+        ),
+    )

@@ -1,0 +1,64 @@
+"""Socket Mode for development: the same app over a WebSocket, no public URL needed.
+
+Before handing over to slack_sdk's client, the app-level token is tried once per attempt:
+a rejected token stops the process with one line, and an unreachable Slack gets one line per
+attempt with a growing wait, instead of a traceback every few seconds forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRY_SECONDS = 300.0
+# Slack's answers that no retry can fix.
+_FATAL = {
+    "invalid_auth",
+    "not_authed",
+    "account_inactive",
+    "token_revoked",
+    "not_allowed_token_type",
+}
+
+
+class SocketModeRefused(Exception):
+    """Slack refused the app-level token; the message says what to fix."""
+
+
+async def wait_until_slack_accepts(app: AsyncApp, app_token: str, *, retry_seconds: float) -> None:
+    """Return once `apps.connections.open` succeeds; SocketModeRefused if it never can."""
+    delay = retry_seconds
+    attempt = 1
+    while True:
+        try:
+            await app.client.apps_connections_open(app_token=app_token)
+            return
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+            if error in _FATAL:
+                raise SocketModeRefused(
+                    f"Slack refused SLACK_APP_TOKEN ({error}): create an app-level token with "
+                    "connections:write under Basic Information → App-Level Tokens"
+                ) from None
+            problem = f"Slack said {error}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            problem = f"cannot reach Slack at {app.client.base_url} ({type(exc).__name__})"
+        logger.warning(
+            "Socket Mode attempt %d failed: %s; retrying in %.0f s", attempt, problem, delay
+        )
+        await asyncio.sleep(delay)
+        delay = min(max(delay * 2, 1.0), MAX_RETRY_SECONDS)
+        attempt += 1
+
+
+async def run_socket_mode(app: AsyncApp, app_token: str, *, retry_seconds: float) -> None:
+    await wait_until_slack_accepts(app, app_token, retry_seconds=retry_seconds)
+    logger.info("Connected to Slack over Socket Mode")
+    await AsyncSocketModeHandler(app, app_token).start_async()
