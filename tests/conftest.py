@@ -22,7 +22,17 @@ from bot.db.migrate import upgrade_to_head
 from bot.db.models import Base
 from bot.web import create_web_app
 
-from .client import ACEDATA_API, ADMIN, LISTED_ADMIN, MEMBER, BotClient
+from .client import (
+    ACEDATA_API,
+    ADMIN,
+    APP_ID,
+    LISTED_ADMIN,
+    MEMBER,
+    OTHER_APP_ID,
+    BotClient,
+    mock_quota,
+    set_platform_token,
+)
 from .slack_server import SlackServer
 
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
@@ -155,3 +165,15 @@ def db(database_url: str) -> Iterator[Engine]:
     engine = create_engine(sync_url(database_url))
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+async def linked(bot: BotClient, acedata: respx.MockRouter) -> BotClient:
+    """The usual starting point: the workspace's token set, `prod` linked in CHANNEL to APP_ID
+    (Midjourney), OTHER_APP_ID readable (Suno), and LISTED_ADMIN a listed bot admin."""
+    await set_platform_token(bot, acedata)
+    mock_quota(acedata, APP_ID, title="Midjourney")
+    mock_quota(acedata, OTHER_APP_ID, title="Suno")
+    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+    await bot.quota(f"admins add <@{LISTED_ADMIN}|carol>", user=ADMIN)
+    return bot

@@ -28,7 +28,14 @@ class SlackServer:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # Per response_url key, HTTP statuses to answer with before accepting (e.g. [500] or [404]).
+    response_statuses: dict[str, list[int]] = field(default_factory=dict)
+    refused_responses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    # Web API methods whose connection is dropped without an answer.
+    drops: set[str] = field(default_factory=set)
+    # The client port of every request: one shared session reuses its connections.
+    client_ports: list[int] = field(default_factory=list)
     _runner: web.AppRunner | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     port: int = 0
@@ -92,7 +99,11 @@ class SlackServer:
             else:
                 data.update(await request.post())
         self.calls.append(Call(method, data, dict(request.headers)))
+        self._note_client(request)
         await self._notify()
+        if method in self.drops and request.transport is not None:
+            request.transport.close()
+            raise ConnectionResetError("dropped by the test server")
         if method in self.failures:
             return web.json_response({"ok": False, "error": self.failures[method]})
         return web.json_response(self._answer(method, data))
@@ -123,6 +134,19 @@ class SlackServer:
 
     async def _response(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
-        self.responses.setdefault(key, []).append(await request.json())
+        self._note_client(request)
+        message = await request.json()
+        statuses = self.response_statuses.get(key)
+        if statuses:
+            status = statuses.pop(0)
+            self.refused_responses.setdefault(key, []).append(message)
+            await self._notify()
+            return web.Response(status=status, text="no_service")
+        self.responses.setdefault(key, []).append(message)
         await self._notify()
         return web.Response(text="ok")
+
+    def _note_client(self, request: web.Request) -> None:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        if peer:
+            self.client_ports.append(peer[1])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-import respx
 from sqlalchemy import Engine, text
 
 from .client import (
@@ -13,82 +11,71 @@ from .client import (
     OTHER_APP_ID,
     OTHER_CHANNEL,
     BotClient,
-    mock_quota,
-    set_platform_token,
     table_rows,
 )
 
 
-@pytest.fixture
-async def ready(bot: BotClient, acedata: respx.MockRouter) -> BotClient:
-    await set_platform_token(bot, acedata)
-    mock_quota(acedata, APP_ID, title="Midjourney")
-    mock_quota(acedata, OTHER_APP_ID, title="Suno")
-    return bot
-
-
 async def test_relinking_replaces_the_target_and_says_what_it_was(
-    ready: BotClient, db: Engine
+    linked: BotClient, db: Engine
 ) -> None:
-    await ready.quota(f"link prod {APP_ID}", user=ADMIN)
-    reply = await ready.quota(f"link prod {OTHER_APP_ID}", user=ADMIN)
+    await linked.quota(f"link prod {APP_ID}", user=ADMIN)
+    reply = await linked.quota(f"link prod {OTHER_APP_ID}", user=ADMIN)
     assert f"*prod* now points to Suno (`{OTHER_APP_ID}`) for this channel (was `{APP_ID}`)" in (
         reply.text
     )
-    card = await ready.quota("prod", user=MEMBER)
+    card = await linked.quota("prod", user=MEMBER)
     assert "Suno · prod" in card.text
     with db.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM aliases")).scalar_one() == 1
 
 
 async def test_unlink_removes_channel_alias_and_workspace_alias_shows_again(
-    ready: BotClient,
+    linked: BotClient,
 ) -> None:
-    await ready.quota(f"link prod {APP_ID} --workspace", user=ADMIN)
-    await ready.quota(f"link prod {OTHER_APP_ID}", user=ADMIN)
+    await linked.quota(f"link prod {APP_ID} --workspace", user=ADMIN)
+    await linked.quota(f"link prod {OTHER_APP_ID}", user=ADMIN)
 
-    reply = await ready.quota("unlink prod", user=ADMIN)
+    reply = await linked.quota("unlink prod", user=ADMIN)
 
     assert f"Removed the channel alias *prod* (it pointed to `{OTHER_APP_ID}`)" in reply.text
-    card = await ready.quota("prod", user=MEMBER)
+    card = await linked.quota("prod", user=MEMBER)
     assert "Midjourney · prod" in card.text
 
 
-async def test_unlink_workspace_alias(ready: BotClient) -> None:
-    await ready.quota(f"link prod {APP_ID} --workspace", user=ADMIN)
-    reply = await ready.quota("unlink prod --workspace", user=ADMIN)
+async def test_unlink_workspace_alias(linked: BotClient) -> None:
+    await linked.quota(f"link prod {APP_ID} --workspace", user=ADMIN)
+    reply = await linked.quota("unlink prod --workspace", user=ADMIN)
     assert "Removed the workspace alias *prod*" in reply.text
-    gone = await ready.quota("prod", user=MEMBER, channel=OTHER_CHANNEL)
+    gone = await linked.quota("prod", user=MEMBER, channel=OTHER_CHANNEL)
     assert "There is no alias *prod* here" in gone.text
 
 
-async def test_unlink_in_the_wrong_scope_hints_at_the_flag(ready: BotClient, db: Engine) -> None:
-    await ready.quota(f"link prod {APP_ID} --workspace", user=ADMIN)
+async def test_unlink_in_the_wrong_scope_hints_at_the_flag(linked: BotClient, db: Engine) -> None:
+    await linked.quota(f"link music {APP_ID} --workspace", user=ADMIN)
     before = table_rows(db)
-    reply = await ready.quota("unlink prod", user=ADMIN)
-    assert "There is no channel alias *prod*; nothing was changed." in reply.text
+    reply = await linked.quota("unlink music", user=ADMIN)
+    assert "There is no channel alias *music*; nothing was changed." in reply.text
     assert "add `--workspace` to remove it" in reply.text
     assert table_rows(db) == before
 
 
-async def test_unlink_unknown_alias_changes_nothing(ready: BotClient, db: Engine) -> None:
+async def test_unlink_unknown_alias_changes_nothing(linked: BotClient, db: Engine) -> None:
     before = table_rows(db)
-    reply = await ready.quota("unlink nope --workspace", user=ADMIN)
+    reply = await linked.quota("unlink nope --workspace", user=ADMIN)
     assert "There is no workspace alias *nope*" in reply.text
     assert table_rows(db) == before
 
 
-async def test_channel_alias_is_not_visible_in_other_channels(ready: BotClient) -> None:
-    await ready.quota(f"link prod {APP_ID}", user=ADMIN)
-    reply = await ready.quota("prod", user=MEMBER, channel=OTHER_CHANNEL)
+async def test_channel_alias_is_not_visible_in_other_channels(linked: BotClient) -> None:
+    await linked.quota(f"link prod {APP_ID}", user=ADMIN)
+    reply = await linked.quota("prod", user=MEMBER, channel=OTHER_CHANNEL)
     assert "There is no alias *prod* here" in reply.text
 
 
-async def test_changes_are_audited(ready: BotClient, db: Engine) -> None:
-    await ready.quota(f"link prod {APP_ID}", user=ADMIN)
-    await ready.quota(f"link prod {OTHER_APP_ID}", user=ADMIN)
-    await ready.quota("unlink prod", user=ADMIN)
-    await ready.quota("admins add <@UMEMBER|bob>", user=ADMIN)
+async def test_changes_are_audited(linked: BotClient, db: Engine) -> None:
+    await linked.quota(f"link prod {OTHER_APP_ID}", user=ADMIN)
+    await linked.quota("unlink prod", user=ADMIN)
+    await linked.quota("admins add <@UMEMBER|bob>", user=ADMIN)
     with db.connect() as connection:
         rows = connection.execute(
             text(
@@ -99,6 +86,7 @@ async def test_changes_are_audited(ready: BotClient, db: Engine) -> None:
     assert [tuple(row) for row in rows] == [
         ("token_set", ADMIN, None, None, "…c56b", "changed"),
         ("alias_linked", ADMIN, "prod", None, APP_ID, "changed"),
+        ("admin_added", ADMIN, None, None, None, "changed"),
         ("alias_linked", ADMIN, "prod", APP_ID, OTHER_APP_ID, "changed"),
         ("alias_unlinked", ADMIN, "prod", OTHER_APP_ID, None, "changed"),
         ("admin_added", ADMIN, None, None, None, "changed"),

@@ -36,12 +36,8 @@ MESSAGE_TS = "1700000000.000100"
 
 
 @pytest.fixture
-async def fake_app(bot: BotClient, acedata: respx.MockRouter) -> FakeApplication:
-    await set_platform_token(bot, acedata)
-    app = FakeApplication(acedata)
-    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
-    await bot.quota(f"admins add <@{LISTED_ADMIN}>", user=ADMIN)
-    return app
+def fake_app(linked: BotClient, acedata: respx.MockRouter) -> FakeApplication:
+    return FakeApplication(acedata)
 
 
 async def card_for(bot: BotClient, text: str = "prod") -> dict[str, Any]:

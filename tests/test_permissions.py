@@ -16,8 +16,6 @@ from .client import (
     OTHER_APP_ID,
     PLATFORM_TOKEN,
     BotClient,
-    mock_quota,
-    set_platform_token,
     table_rows,
     token_value,
 )
@@ -33,38 +31,28 @@ MEMBER_ATTEMPTS = {
 }
 
 
-@pytest.fixture
-async def configured(bot: BotClient, acedata: respx.MockRouter) -> BotClient:
-    await set_platform_token(bot, acedata)
-    mock_quota(acedata, APP_ID)
-    mock_quota(acedata, OTHER_APP_ID)
-    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
-    await bot.quota(f"admins add <@{LISTED_ADMIN}|carol>", user=ADMIN)
-    return bot
-
-
 @pytest.mark.parametrize(("text", "expected"), MEMBER_ATTEMPTS.values(), ids=MEMBER_ATTEMPTS.keys())
 async def test_member_is_refused_and_nothing_changes(
-    configured: BotClient, acedata: respx.MockRouter, db: Engine, text: str, expected: str
+    linked: BotClient, acedata: respx.MockRouter, db: Engine, text: str, expected: str
 ) -> None:
     before, calls_before = table_rows(db), len(acedata.calls)
-    modals_before = len(configured.slack.calls_to("views.open"))
+    modals_before = len(linked.slack.calls_to("views.open"))
 
-    reply = await configured.quota(text, user=MEMBER)
+    reply = await linked.quota(text, user=MEMBER)
 
     assert reply.response_type == "ephemeral"
     assert expected in reply.text
     assert "/quota admins add @user" in reply.text
     assert table_rows(db) == before
     assert len(acedata.calls) == calls_before
-    assert len(configured.slack.calls_to("views.open")) == modals_before
+    assert len(linked.slack.calls_to("views.open")) == modals_before
 
 
 async def test_member_cannot_submit_the_token_modal_directly(
-    configured: BotClient, acedata: respx.MockRouter, db: Engine
+    linked: BotClient, acedata: respx.MockRouter, db: Engine
 ) -> None:
     before, calls_before = table_rows(db), len(acedata.calls)
-    answer = await configured.submit_view(
+    answer = await linked.submit_view(
         TOKEN_MODAL_CALLBACK,
         {TOKEN_BLOCK: {TOKEN_ACTION: token_value(PLATFORM_TOKEN[:-4] + "beef")}},
         user=MEMBER,
@@ -75,52 +63,52 @@ async def test_member_cannot_submit_the_token_modal_directly(
     assert len(acedata.calls) == calls_before
 
 
-async def test_listed_admin_may_link(configured: BotClient) -> None:
-    reply = await configured.quota(f"link other {OTHER_APP_ID}", user=LISTED_ADMIN)
-    assert "*other* now points to Midjourney" in reply.text
+async def test_listed_admin_may_link(linked: BotClient) -> None:
+    reply = await linked.quota(f"link other {OTHER_APP_ID}", user=LISTED_ADMIN)
+    assert "*other* now points to Suno" in reply.text
 
 
 @pytest.mark.parametrize("flag", ["is_owner", "is_primary_owner", "is_admin"])
-async def test_slack_owners_and_admins_are_bot_admins(configured: BotClient, flag: str) -> None:
-    configured.slack.users["UOWNER"] = {"name": "olga", flag: True}
-    reply = await configured.quota(f"link other {OTHER_APP_ID}", user="UOWNER")
+async def test_slack_owners_and_admins_are_bot_admins(linked: BotClient, flag: str) -> None:
+    linked.slack.users["UOWNER"] = {"name": "olga", flag: True}
+    reply = await linked.quota(f"link other {OTHER_APP_ID}", user="UOWNER")
     assert "*other* now points to" in reply.text
 
 
 @pytest.mark.parametrize("error", ["ratelimited", "internal_error", "fatal_error"])
 async def test_user_lookup_failure_says_slack_could_not_confirm_the_role(
-    configured: BotClient, db: Engine, error: str
+    linked: BotClient, db: Engine, error: str
 ) -> None:
-    configured.slack.failures["users.info"] = error
+    linked.slack.failures["users.info"] = error
     before = table_rows(db)
-    reply = await configured.quota(f"link other {OTHER_APP_ID}", user=ADMIN)
+    reply = await linked.quota(f"link other {OTHER_APP_ID}", user=ADMIN)
     assert "Slack could not confirm your role right now" in reply.text
     assert f"`{error}`" in reply.text
     assert "Only bot admins" not in reply.text
     assert table_rows(db) == before
 
 
-async def test_user_slack_does_not_know_is_no_admin(configured: BotClient, db: Engine) -> None:
-    configured.slack.failures["users.info"] = "user_not_found"
-    reply = await configured.quota(f"link other {OTHER_APP_ID}", user="UGHOST")
+async def test_user_slack_does_not_know_is_no_admin(linked: BotClient, db: Engine) -> None:
+    linked.slack.failures["users.info"] = "user_not_found"
+    reply = await linked.quota(f"link other {OTHER_APP_ID}", user="UGHOST")
     assert "Only bot admins can link aliases" in reply.text
 
 
-async def test_removed_admin_loses_rights(configured: BotClient) -> None:
-    removed = await configured.quota(f"admins remove <@{LISTED_ADMIN}|carol>", user=ADMIN)
+async def test_removed_admin_loses_rights(linked: BotClient) -> None:
+    removed = await linked.quota(f"admins remove <@{LISTED_ADMIN}|carol>", user=ADMIN)
     assert f"<@{LISTED_ADMIN}> is no longer a listed bot admin" in removed.text
-    reply = await configured.quota(f"link other {OTHER_APP_ID}", user=LISTED_ADMIN)
+    reply = await linked.quota(f"link other {OTHER_APP_ID}", user=LISTED_ADMIN)
     assert "Only bot admins can link aliases" in reply.text
 
 
-async def test_anyone_can_see_who_the_admins_are(configured: BotClient) -> None:
-    reply = await configured.quota("admins", user=MEMBER)
+async def test_anyone_can_see_who_the_admins_are(linked: BotClient) -> None:
+    reply = await linked.quota("admins", user=MEMBER)
     assert f"Bot admins: <@{LISTED_ADMIN}>." in reply.text
     assert "Slack workspace admins and owners are always bot admins" in reply.text
 
 
-async def test_adding_an_admin_twice_says_so(configured: BotClient, db: Engine) -> None:
+async def test_adding_an_admin_twice_says_so(linked: BotClient, db: Engine) -> None:
     before = table_rows(db)
-    reply = await configured.quota(f"admins add <@{LISTED_ADMIN}>", user=ADMIN)
+    reply = await linked.quota(f"admins add <@{LISTED_ADMIN}>", user=ADMIN)
     assert "was already a bot admin" in reply.text
     assert table_rows(db) == before

@@ -15,8 +15,6 @@ from .client import (
     BotClient,
     answer_with,
     application,
-    mock_quota,
-    set_platform_token,
     table_rows,
 )
 
@@ -52,14 +50,6 @@ FAILURES = {
         "missing or had invalid fields: remaining_amount",
     ),
 }
-
-
-@pytest.fixture
-async def linked(bot: BotClient, acedata: respx.MockRouter) -> BotClient:
-    await set_platform_token(bot, acedata)
-    mock_quota(acedata)
-    await bot.quota(f"link prod {APP_ID}", user=ADMIN)
-    return bot
 
 
 @pytest.mark.parametrize("failure", FAILURES.values(), ids=FAILURES.keys())
