@@ -333,6 +333,7 @@ class FakeApplication:
     def __init__(self, router: respx.MockRouter, app_id: str = APP_ID, *, allow: bool = False):
         self.app_id = app_id
         self.allow = allow
+        self.remaining: Any = 493.2210000000001
         self.log: list[str] = []
         self.post_answer: httpx.Response | Exception | None = None
         self.latency = 0.05  # like a real network: concurrent clicks overlap
@@ -351,7 +352,9 @@ class FakeApplication:
     async def _get(self, request: httpx.Request) -> httpx.Response:
         self.log.append("GET")
         await asyncio.sleep(self.latency)
-        return httpx.Response(200, json=application(self.app_id, allow=self.allow))
+        return httpx.Response(
+            200, json=application(self.app_id, allow=self.allow, remaining=self.remaining)
+        )
 
     async def _post(self, request: httpx.Request) -> httpx.Response:
         self.log.append("POST")

@@ -124,6 +124,9 @@ def settings(
         "slack_api_url": slack.api_url,
         "acedata_base_url": ACEDATA_BASE,
         "encryption_key": encryption_key,
+        # Waits are settings: no test sleeps through real seconds.
+        "retry_backoff_seconds": 0.01,
+        "fallback_lock_wait": 0.3,
     }
     return Settings(_env_file=None, **(values | settings_overrides))  # type: ignore[call-arg]
 

@@ -23,9 +23,11 @@ from .client import (
     LISTED_ADMIN,
     MEMBER,
     OTHER_APP_ID,
+    OTHER_CHANNEL,
     BotClient,
     FakeApplication,
     button_labels,
+    card_with_button,
     find_button,
     set_platform_token,
     table_rows,
@@ -343,7 +345,7 @@ async def test_change_while_another_is_in_flight_waits_then_gives_up(
         )
 
     key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
-    reply = await bot.slack.wait_for_response(key, timeout=15)
+    reply = await bot.slack.wait_for_response(key)
 
     assert "Another change to *prod*'s global fallback is in progress" in reply["text"]
     assert fake_app.posts == []
@@ -529,3 +531,136 @@ async def _wait_for_rows(db: Engine, count: int) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"expected {count} fallback audit rows, found {fallback_rows(db)}")
+
+
+async def test_change_is_reported_as_made_when_the_thread_note_connection_drops(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    bot.slack.drops.add("chat.postMessage")
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    await bot.slack.wait_for_response_count(key, 2)
+    updated, told = bot.slack.responses[key]
+
+    assert "*Global fallback*\\nON" in json.dumps(updated["blocks"])
+    assert told["response_type"] == "ephemeral"
+    assert (
+        "Global fallback for *prod* is ON, but the note under the card could not be posted"
+        in (told["text"])
+    )
+    assert "The change was made (it was off)" in told["text"]
+    assert "nothing was changed" not in told["text"]
+    assert fake_app.allow is True
+    assert [row[-2] for row in fallback_rows(db)] == ["changed"]
+
+
+async def test_change_is_reported_as_made_when_the_re_read_amount_is_absurd(
+    bot: BotClient, fake_app: FakeApplication, db: Engine
+) -> None:
+    card = await card_for(bot)
+    fake_app.remaining = "Infinity"
+
+    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    updated = await bot.slack.wait_for_response(key)
+
+    blocks = json.dumps(updated["blocks"])
+    assert "*Global fallback*\\nON" in blocks
+    assert "*Remaining*\\nunreadable" in blocks
+    note = await bot.slack.wait_for_call("chat.postMessage")
+    assert note.data["text"] == f"<@{ADMIN}> enabled global fallback for *prod* (was off)"
+    assert len(bot.slack.responses[key]) == 1  # no "something went wrong" after the change
+    assert [row[-2] for row in fallback_rows(db)] == ["changed"]
+
+
+async def test_a_card_refresh_refused_by_slack_is_not_taken_for_success(
+    bot: BotClient, fake_app: FakeApplication
+) -> None:
+    card = await card_for(bot)
+    payload, key = bot.action_payload(card, REFRESH_ACTION, user=MEMBER)
+    bot.slack.response_statuses[key] = [404]
+
+    status, _ = await bot.post_form({"payload": json.dumps(payload)})
+    told = await bot.slack.wait_for_response(key)
+
+    assert status == 200
+    assert bot.slack.refused_responses[key][0]["replace_original"] is True
+    assert told["response_type"] == "ephemeral"
+    assert "the card could not be updated (Slack said `HTTP 404`)" in told["text"]
+
+
+async def test_an_ephemeral_card_is_updated_through_its_response_url_and_gets_no_thread(
+    bot: BotClient, fake_app: FakeApplication
+) -> None:
+    card = await card_for(bot)
+    for block in card["blocks"]:
+        if block["type"] == "actions":
+            block["block_id"] = block["block_id"].replace(":command", ":message")
+    payload, key = bot.action_payload(card, TOGGLE_ACTION, user=ADMIN)
+    payload["container"]["is_ephemeral"] = True
+
+    await bot.post_form({"payload": json.dumps(payload)})
+    updated = await bot.slack.wait_for_response(key)
+
+    assert updated["replace_original"] is True
+    assert "*Global fallback*\\nON" in json.dumps(updated["blocks"])
+    assert fake_app.allow is True
+    assert bot.slack.calls_to("chat.update") == []
+    assert bot.slack.calls_to("chat.postMessage") == []
+
+
+async def test_member_cannot_refresh_an_application_linked_only_in_another_channel(
+    bot: BotClient, fake_app: FakeApplication, acedata: respx.MockRouter
+) -> None:
+    other = FakeApplication(acedata, OTHER_APP_ID)
+    await bot.quota(f"link other {OTHER_APP_ID}", user=ADMIN, channel=OTHER_CHANNEL)
+    forged = card_with_button(REFRESH_ACTION, {"alias": None, "application_id": OTHER_APP_ID})
+    other.log.clear()
+
+    key = await bot.press(forged, REFRESH_ACTION, user=MEMBER)
+    reply = await bot.slack.wait_for_response(key)
+
+    assert reply["response_type"] == "ephemeral"
+    assert (
+        "Only bot admins can refresh a card of an application no alias here points to"
+        in (reply["text"])
+    )
+    assert other.log == []
+    assert len(bot.slack.responses[key]) == 1
+
+
+async def test_member_cannot_refresh_a_card_of_an_unlinked_application(
+    bot: BotClient, fake_app: FakeApplication, acedata: respx.MockRouter
+) -> None:
+    unlinked = FakeApplication(acedata, OTHER_APP_ID)
+    admin_card = await bot.quota(OTHER_APP_ID, user=ADMIN)
+    unlinked.log.clear()
+
+    key = await bot.press(admin_card.body, REFRESH_ACTION, user=MEMBER)
+    reply = await bot.slack.wait_for_response(key)
+
+    assert "Only bot admins can refresh" in reply["text"]
+    assert unlinked.log == []
+
+
+async def test_refresh_of_a_raw_id_card_follows_what_the_channel_may_see(
+    bot: BotClient, fake_app: FakeApplication
+) -> None:
+    raw = card_with_button(REFRESH_ACTION, {"alias": None, "application_id": APP_ID})
+
+    member_key = await bot.press(raw, REFRESH_ACTION, user=MEMBER)
+    elsewhere_key = await bot.press(raw, REFRESH_ACTION, user=MEMBER, channel=OTHER_CHANNEL)
+    admin_key = await bot.press(raw, REFRESH_ACTION, user=ADMIN, channel=OTHER_CHANNEL)
+
+    assert (await bot.slack.wait_for_response(member_key))["replace_original"] is True
+    assert "Only bot admins" in (await bot.slack.wait_for_response(elsewhere_key))["text"]
+    assert (await bot.slack.wait_for_response(admin_key))["replace_original"] is True
+
+
+async def test_slack_calls_share_one_connection(bot: BotClient, fake_app: FakeApplication) -> None:
+    bot.slack.client_ports.clear()
+    for _ in range(3):
+        await bot.quota(f"admins add <@{MEMBER}|bob>", user=ADMIN)
+    api_ports = bot.slack.client_ports
+    assert len(api_ports) >= 6  # users.info and the response_url post, three times
+    assert len(set(api_ports)) < len(api_ports) / 2

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 
 import pytest
 import respx
@@ -19,6 +21,7 @@ from .client import (
     BotClient,
     application,
     button_labels,
+    find_button,
     mock_quota,
     set_platform_token,
 )
@@ -224,3 +227,68 @@ async def test_odd_fields_the_card_does_not_need_do_not_break_it(
         "Disable global fallback",
         "Refresh",
     ]
+
+
+async def test_a_card_slack_answers_with_a_5xx_is_sent_once_more(linked: BotClient) -> None:
+    fields = linked.command_fields("prod", user=MEMBER)
+    key = fields["response_url"].rsplit("/", 1)[1]
+    linked.slack.response_statuses[key] = [500]
+
+    status, _ = await linked.post_form(fields)
+    card = await linked.slack.wait_for_response(key)
+
+    assert status == 200
+    assert card["response_type"] == "in_channel"
+    assert "493.22 Credits" in json.dumps(card["blocks"])
+    assert len(linked.slack.refused_responses[key]) == 1
+
+
+async def test_a_card_slack_refuses_is_logged_with_its_context(
+    linked: BotClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    fields = linked.command_fields("prod", user=MEMBER)
+    key = fields["response_url"].rsplit("/", 1)[1]
+    linked.slack.response_statuses[key] = [404, 404]
+
+    await linked.post_form(fields)
+    await _wait_until(lambda: "Could not deliver" in caplog.text)
+
+    assert (
+        "Could not deliver the quota card for prod team=T0001 channel=C0001 user=UMEMBER: "
+        "HTTP 404" in caplog.text
+    )
+    assert len(linked.slack.refused_responses[key]) == 1  # a 4xx is not worth a retry
+    assert key not in linked.slack.responses
+
+
+async def test_absurd_amounts_read_as_unreadable_and_the_rest_is_shown(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    acedata.get(f"/applications/{APP_ID}").respond(
+        json=application(remaining=1e200, used="inf", title="T" * 300)
+        | {"service": {"title": "<!channel> " + "T" * 300, "unit": "U&" * 150}}
+    )
+    acedata.get("/applications/", params__contains={"scope": "Global"}).respond(
+        json={"count": 1, "items": [application(GLOBAL_APP_ID, remaining="NaN", scope="Global")]}
+    )
+
+    card = await linked.quota("prod", user=MEMBER)
+
+    assert card.response_type == "in_channel"
+    assert "*Remaining*\nunreadable" in card.text
+    assert "*Used*\nunreadable" in card.text
+    assert "*Left*\nn/a" in card.text
+    assert "*Global balance*\nunreadable" in card.text
+    assert "*Global fallback*\nOFF" in card.text
+    assert len(card.body["blocks"][0]["text"]["text"]) <= 150
+    _, enable = find_button(card.body["blocks"], "quota_card_toggle_fallback")
+    assert len(enable["confirm"]["text"]["text"]) <= 300
+    assert "<!channel>" not in json.dumps(card.mrkdwn)
+
+
+async def _wait_until(condition: Callable[[], bool]) -> None:
+    for _ in range(250):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")

@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
@@ -65,8 +66,9 @@ class Application(_Model):
     service: Lenient[Service] = None
     type: Lenient[str] = None
     scope: Lenient[str] = None
-    remaining_amount: Decimal
-    used_amount: Decimal = Decimal(0)
+    # Infinite or NaN amounts are kept: the card says "unreadable" for them and shows the rest.
+    remaining_amount: Annotated[Decimal, Field(allow_inf_nan=True)]
+    used_amount: Annotated[Decimal, Field(allow_inf_nan=True)] = Decimal(0)
     allow_consume_global: Lenient[bool] = None
     expired_at: Lenient[datetime] = None
     created_at: Lenient[datetime] = None

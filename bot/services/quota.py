@@ -25,12 +25,14 @@ class QuotaSnapshot:
 
     @property
     def percent_left(self) -> Decimal | None:
-        """Remaining as a share of remaining plus used; None when that means nothing. Absurd
-        amounts (infinities, NaN, huge exponents) give a non-finite result, never an error."""
+        """Remaining as a share of remaining plus used; None when that means nothing (an
+        infinite or NaN amount). Huge exponents give a non-finite result, never an error."""
         remaining, used = self.application.remaining_amount, self.application.used_amount
+        if not (remaining.is_finite() and used.is_finite()):
+            return None
         with localcontext(Context(prec=28, traps=[])):
             total = remaining + used
-            if total.is_nan() or total <= 0:
+            if not total.is_finite() or total <= 0:
                 return None
             return remaining * 100 / total
 

@@ -1,0 +1,475 @@
+"""The database down, frozen or locked: users get one clear sentence, Slack gets its ack in time,
+nothing is changed, and reads that need no write keep working."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+import respx
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+
+from bot.config import Settings
+from bot.db.migrate import upgrade_to_head
+from bot.slack.blocks import DATABASE_UNAVAILABLE
+from bot.slack.card_values import TOGGLE_ACTION
+
+from .client import (
+    ACEDATA_API,
+    ADMIN,
+    APP_ID,
+    CHANNEL,
+    FORM,
+    MEMBER,
+    OTHER_APP_ID,
+    BotClient,
+    FakeApplication,
+    Reply,
+    card_with_button,
+    mock_quota,
+    set_platform_token,
+    table_rows,
+)
+from .conftest import ACEDATA_BASE, BOT_TOKEN, SIGNING_SECRET, serve
+from .slack_server import TEAM_ID, SlackServer
+
+# Slack wants the ack within 3 s; a client that gives up a little earlier proves it came in time.
+ACK_WITHIN = 2.5
+HEALTH_WITHIN = 2.0
+UNREACHABLE = "postgresql://nobody:wrong@127.0.0.1:1/none"
+NO_DATABASE = "Quota Bot can't reach its database right now — nothing was changed; try again"
+TOGGLE_ENABLE = {"alias": "prod", "application_id": APP_ID, "enable": True}
+
+
+async def signed_post(bot: BotClient, fields: dict[str, str], *, within: float) -> tuple[int, str]:
+    """Post a signed request like Slack does, giving up (and failing) after `within` seconds."""
+    body = urlencode(fields)
+    timeout = aiohttp.ClientTimeout(total=within)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as http,
+        http.post(
+            bot.base_url + "/slack/events",
+            data=body.encode(),
+            headers={**bot.signed_headers(body), "content-type": FORM},
+        ) as response,
+    ):
+        return response.status, await response.text()
+
+
+async def command(bot: BotClient, text: str, *, user: str) -> tuple[int, Reply]:
+    """`/quota <text>`: the HTTP status of the ack, and what the user sees first."""
+    fields = bot.command_fields(text, user=user)
+    status, body = await signed_post(bot, fields, within=ACK_WITHIN)
+    if body:
+        return status, Reply(json.loads(body), via_ack=True)
+    key = fields["response_url"].rsplit("/", 1)[1]
+    return status, Reply(await bot.slack.wait_for_response(key, timeout=5), via_ack=False)
+
+
+async def press_toggle(bot: BotClient, *, user: str) -> tuple[int, str, dict[str, Any]]:
+    """Press Enable on a hand-written card: the ack's status and body, and the reply."""
+    card = card_with_button(f"{TOGGLE_ACTION}:enable", TOGGLE_ENABLE)
+    payload, key = bot.action_payload(card, TOGGLE_ACTION, user=user)
+    status, body = await signed_post(bot, {"payload": json.dumps(payload)}, within=ACK_WITHIN)
+    return status, body, await bot.slack.wait_for_response(key, timeout=5)
+
+
+async def health(bot: BotClient) -> tuple[int, Any]:
+    timeout = aiohttp.ClientTimeout(total=HEALTH_WITHIN)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as http,
+        http.get(bot.base_url + "/healthz") as response,
+    ):
+        return response.status, await response.json()
+
+
+def assert_no_database_sentence(reply: Reply | dict[str, Any]) -> None:
+    body = reply.body if isinstance(reply, Reply) else reply
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+    assert body["text"] == DATABASE_UNAVAILABLE
+    assert NO_DATABASE in body["text"]
+    assert "Something went wrong" not in json.dumps(body)
+
+
+def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    assert [r.getMessage() for r in caplog.records if r.exc_info or r.exc_text] == []
+    assert "Traceback" not in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+# a) The database is not there at all.
+
+
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [{"database_url": UNREACHABLE, "database_timeout": 0.3, "retry_backoff_seconds": 0}],
+)
+async def test_database_down_help_still_answers_and_everything_else_says_so(
+    settings: Settings,
+    slack: SlackServer,
+    acedata: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    fake = FakeApplication(acedata)
+    async with serve(settings, slack) as bot:
+        status, help_reply = await command(bot, "help", user=MEMBER)
+        assert status == 200
+        assert help_reply.via_ack
+        assert "/quota link" in help_reply.text
+        assert help_reply.body["response_type"] == "ephemeral"
+
+        status, lookup = await command(bot, "prod", user=MEMBER)
+        assert status == 200
+        assert not lookup.via_ack
+        assert_no_database_sentence(lookup)
+
+        status, ack, toggle = await press_toggle(bot, user=ADMIN)
+        assert (status, ack) == (200, "")
+        assert_no_database_sentence(toggle)
+        assert toggle.get("replace_original") is False
+
+        assert await health(bot) == (503, {"status": "database unavailable"})
+
+    assert fake.log == []
+    assert not acedata.calls
+    assert not slack.calls_to("chat.postMessage")
+    assert not slack.calls_to("chat.update")
+    messages = [record.getMessage() for record in caplog.records]
+    for user in (MEMBER, ADMIN):
+        context = f"team={TEAM_ID} channel={CHANNEL} user={user}"
+        assert any(context in m and "DatabaseUnavailable" in m for m in messages), messages
+    assert_no_traceback(caplog)
+
+
+# b) The database accepts connections and never answers.
+
+
+@asynccontextmanager
+async def blackhole() -> AsyncIterator[int]:
+    """A TCP server that accepts connections and never says a word; yields its port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        await server.wait_closed()
+
+
+async def test_frozen_database_still_acks_in_time_and_says_so(
+    settings: Settings,
+    slack: SlackServer,
+    acedata: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with blackhole() as port:
+        frozen = settings.model_copy(
+            update={
+                "database_url": f"postgresql://u:p@127.0.0.1:{port}/db",
+                "database_timeout": 0.3,
+                "retry_backoff_seconds": 0.0,
+            }
+        )
+        async with serve(frozen, slack) as bot:
+            status, lookup = await command(bot, "prod", user=MEMBER)
+            assert status == 200
+            assert_no_database_sentence(lookup)
+
+            status, ack, toggle = await press_toggle(bot, user=ADMIN)
+            assert (status, ack) == (200, "")
+            assert_no_database_sentence(toggle)
+
+            assert await health(bot) == (503, {"status": "database unavailable"})
+
+    assert not acedata.calls
+    assert_no_traceback(caplog)
+
+
+# c) and d) SQLite's write lock held by another connection: writes refused, reads still work.
+
+
+def sqlite_settings(path: Path, slack: SlackServer, encryption_key: str) -> Settings:
+    """Settings as the `settings` fixture makes them, on a SQLite file of this test's own."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=f"sqlite:///{path}",
+        slack_signing_secret=SIGNING_SECRET,
+        slack_bot_token=BOT_TOKEN,
+        slack_api_url=slack.api_url,
+        acedata_base_url=ACEDATA_BASE,
+        encryption_key=encryption_key,
+        database_timeout=0.3,
+        retry_backoff_seconds=0.0,
+        fallback_lock_wait=0.1,
+    )
+
+
+@pytest.fixture
+def own_sqlite(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "locked.db"
+    upgrade_to_head(f"sqlite:///{path}")
+    yield path
+
+
+@contextmanager
+def write_lock(path: Path) -> Iterator[None]:
+    """Hold SQLite's write lock from another connection, as a long write would."""
+    holder = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+        holder.execute("ROLLBACK")
+    finally:
+        holder.close()
+
+
+async def test_sqlite_write_lock_refuses_changes_but_reads_work(
+    own_sqlite: Path,
+    slack: SlackServer,
+    acedata: respx.MockRouter,
+    encryption_key: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings = sqlite_settings(own_sqlite, slack, encryption_key)
+    stored = create_engine(f"sqlite:///{own_sqlite}")
+    try:
+        async with serve(settings, slack) as bot:
+            await set_platform_token(bot, acedata)
+            fake = FakeApplication(acedata)
+            other = mock_quota(acedata, OTHER_APP_ID, title="Suno")
+            linked = await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+            assert linked is not None and "now points to" in linked.text
+            assert await health(bot) == (200, {"status": "ok"})
+            before = table_rows(stored)
+            fake.log.clear()
+
+            with write_lock(own_sqlite):
+                status, link = await command(bot, f"link other {OTHER_APP_ID}", user=ADMIN)
+                assert status == 200
+                assert_no_database_sentence(link)
+
+                status, ack, toggle = await press_toggle(bot, user=ADMIN)
+                assert (status, ack) == (200, "")
+                assert_no_database_sentence(toggle)
+
+                status, card = await command(bot, "prod", user=MEMBER)
+                assert status == 200
+                assert card.response_type == "in_channel"
+                assert "493.22 Credits" in card.text
+
+                assert await health(bot) == (503, {"status": "database unavailable"})
+                assert table_rows(stored) == before
+
+            assert await health(bot) == (200, {"status": "ok"})
+            assert table_rows(stored) == before
+    finally:
+        stored.dispose()
+
+    assert fake.posts == []
+    assert "POST" not in fake.log
+    assert not other.called
+    assert not [c for c in acedata.calls if c.request.method == "POST"]
+    assert all(str(c.request.url).startswith(ACEDATA_API) for c in acedata.calls)
+    assert not slack.calls_to("chat.postMessage")
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(m.startswith("Replay check unavailable") for m in messages), messages
+    assert_no_traceback(caplog)
+
+
+# A database that freezes after the bot has connected (PostgreSQL only: through a proxy that
+# stops forwarding), and comes back.
+
+
+class FreezableProxy:
+    """TCP on 127.0.0.1 to the test PostgreSQL's socket. `freeze()` stops every byte both ways;
+    `lose_reply_to_commit_after(marker)` lets the first COMMIT that follows a statement holding
+    `marker` reach the server, then withholds every answer (the server commits; the bot never
+    hears so)."""
+
+    def __init__(self, unix_path: str) -> None:
+        self.unix_path = unix_path
+        self.to_server = asyncio.Event()
+        self.to_client = asyncio.Event()
+        self.thaw()
+        self.trap: bytes | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+        self.pumps: set[asyncio.Task[None]] = set()
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def freeze(self) -> None:
+        self.to_server.clear()
+        self.to_client.clear()
+
+    def thaw(self) -> None:
+        self.trap = None
+        self.to_server.set()
+        self.to_client.set()
+
+    def lose_reply_to_commit_after(self, marker: bytes) -> None:
+        self.trap = marker
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.append(writer)
+        await self.to_server.wait()
+        up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
+        self.writers.append(up_writer)
+        pumps = (
+            self._pump(reader, up_writer, self.to_server, watch=True),
+            self._pump(up_reader, writer, self.to_client, watch=False),
+        )
+        for coroutine in pumps:
+            pump = asyncio.create_task(coroutine)
+            self.pumps.add(pump)
+            pump.add_done_callback(self.pumps.discard)
+
+    async def _pump(
+        self,
+        source: asyncio.StreamReader,
+        sink: asyncio.StreamWriter,
+        open_: asyncio.Event,
+        *,
+        watch: bool,
+    ) -> None:
+        armed = False
+        try:
+            while data := await source.read(65536):
+                await open_.wait()
+                sink.write(data)
+                if watch and self.trap is not None:
+                    armed = armed or self.trap in data
+                    if armed and b"COMMIT" in data:
+                        self.to_client.clear()  # before the server's answer can be read
+                        self.trap = None
+                await sink.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sink.close()
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for pump in list(self.pumps):
+            pump.cancel()
+        for writer in self.writers:
+            writer.close()
+        await asyncio.gather(*self.pumps, return_exceptions=True)
+
+
+def postgres_socket(url: str) -> tuple[str, str]:
+    """The Unix socket of a PostgreSQL URL with `?host=/dir`, and the URL's database part."""
+    parsed = make_url(url)
+    host = parsed.query.get("host")
+    if not isinstance(host, str) or not host.startswith("/"):
+        pytest.skip("the proxy reaches PostgreSQL through its Unix socket (?host=/dir)")
+    return f"{host}/.s.PGSQL.{parsed.port or 5432}", parsed.database or ""
+
+
+@pytest.fixture
+async def proxied(settings: Settings) -> AsyncIterator[tuple[Settings, FreezableProxy]]:
+    """Settings whose database is the test PostgreSQL behind a FreezableProxy."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("freezing a live connection needs PostgreSQL (TEST_DATABASE_URL)")
+    path, database = postgres_socket(settings.database_url)
+    user = make_url(settings.database_url).username or "postgres"
+    proxy = FreezableProxy(path)
+    await proxy.start()
+    try:
+        yield (
+            settings.model_copy(
+                update={
+                    "database_url": f"postgresql://{user}@127.0.0.1:{proxy.port}/{database}",
+                    "database_timeout": 0.5,
+                    "retry_backoff_seconds": 0.0,
+                }
+            ),
+            proxy,
+        )
+    finally:
+        proxy.thaw()
+        await proxy.stop()
+
+
+async def test_database_that_freezes_and_comes_back(
+    proxied: tuple[Settings, FreezableProxy],
+    slack: SlackServer,
+    acedata: respx.MockRouter,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    settings, proxy = proxied
+    async with serve(settings, slack) as bot:
+        await set_platform_token(bot, acedata)
+        fake = FakeApplication(acedata)
+        await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+        assert await health(bot) == (200, {"status": "ok"})
+
+        proxy.freeze()
+        status, lookup = await command(bot, "prod", user=MEMBER)
+        assert status == 200
+        assert_no_database_sentence(lookup)
+        status, ack, toggle = await press_toggle(bot, user=ADMIN)
+        assert (status, ack) == (200, "")
+        assert_no_database_sentence(toggle)
+        assert await health(bot) == (503, {"status": "database unavailable"})
+        assert "POST" not in fake.log
+
+        proxy.thaw()
+        assert await health(bot) == (200, {"status": "ok"})
+        status, card = await command(bot, "prod", user=MEMBER)
+        assert status == 200
+        assert card.response_type == "in_channel"
+        status, ack, toggle = await press_toggle(bot, user=ADMIN)
+        assert (status, ack) == (200, "")
+        assert toggle["response_type"] == "in_channel"
+        assert fake.allow is True
+        assert fake.log.count("POST") == 1
+    assert_no_traceback(caplog)
+
+
+async def test_link_whose_commit_went_unanswered_does_not_claim_nothing_changed(
+    proxied: tuple[Settings, FreezableProxy],
+    slack: SlackServer,
+    acedata: respx.MockRouter,
+    db: Engine,
+) -> None:
+    """The database commits the link, then freezes before saying so. Whatever the bot answers,
+    it must not tell the admin that nothing was changed."""
+    settings, proxy = proxied
+    async with serve(settings, slack) as bot:
+        await set_platform_token(bot, acedata)
+        mock_quota(acedata, OTHER_APP_ID, title="Suno")
+
+        proxy.lose_reply_to_commit_after(b"INSERT INTO aliases")
+        status, reply = await command(bot, f"link other {OTHER_APP_ID}", user=ADMIN)
+        with db.connect() as connection:
+            stored = connection.execute(text("SELECT name, application_id FROM aliases")).all()
+        proxy.thaw()
+
+    assert status == 200
+    assert [tuple(row) for row in stored] == [("other", OTHER_APP_ID)]
+    assert "nothing was changed" not in reply.text, reply.text

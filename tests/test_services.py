@@ -1,0 +1,78 @@
+"""Services against the real database, where a race or a process boundary matters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+from sqlalchemy import Engine, text
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.services.errors import TokenUnreadable
+from bot.services.locks import application_lock
+from bot.services.workspaces import platform_token, save_token
+
+from .client import APP_ID
+from .slack_server import TEAM_ID
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.open(settings)
+    yield runtime
+    await runtime.close()
+
+
+async def test_a_lock_taken_over_is_not_released_by_its_old_holder(
+    runtime: Runtime, db: Engine
+) -> None:
+    first_holds = asyncio.Event()
+    second_holds = asyncio.Event()
+    first_may_finish = asyncio.Event()
+
+    async def first() -> None:
+        async with application_lock(runtime.db, team_id=TEAM_ID, application_id=APP_ID, wait=0):
+            first_holds.set()
+            await first_may_finish.wait()  # stalls past the stale time: taken over meanwhile
+
+    async def second() -> None:
+        await first_holds.wait()
+        await asyncio.sleep(0.05)
+        async with application_lock(
+            runtime.db, team_id=TEAM_ID, application_id=APP_ID, wait=2, stale_after=0
+        ):
+            second_holds.set()
+            await asyncio.sleep(0.2)
+            first_may_finish.set()
+            await asyncio.sleep(0.2)  # the first holder releases while the second still holds
+            with db.connect() as connection:
+                holders = connection.execute(text("SELECT count(*) FROM fallback_locks")).scalar()
+            assert holders == 1
+
+    await asyncio.wait_for(asyncio.gather(first(), second()), 10)
+    assert second_holds.is_set()
+    with db.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM fallback_locks")).scalar() == 0
+
+
+async def test_two_runtimes_in_one_process_keep_their_own_keys(settings: Settings) -> None:
+    first_key, second_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    first = await Runtime.open(settings.model_copy(update={"encryption_key": SecretStr(first_key)}))
+    second = await Runtime.open(
+        settings.model_copy(update={"encryption_key": SecretStr(second_key)})
+    )
+    try:
+        await save_token(first.db, team_id="T1", token="platform-v1-one", account="a", user_id="U")
+        await save_token(second.db, team_id="T2", token="platform-v1-two", account="b", user_id="U")
+
+        assert await platform_token(first.db, "T1", None) == "platform-v1-one"
+        assert await platform_token(second.db, "T2", None) == "platform-v1-two"
+        with pytest.raises(TokenUnreadable):
+            await platform_token(first.db, "T2", None)
+    finally:
+        await first.close()
+        await second.close()
