@@ -60,14 +60,13 @@ def create_web_app(settings: Settings) -> Starlette:
         runtime = await Runtime.open(settings)
         app.state.runtime = runtime
         app.state.bolt = create_app(runtime)
-        await runtime.warn_about_unreadable_secrets()
-        purging = asyncio.create_task(_purge_signatures_now_and_then(runtime))
+        housekeeping = asyncio.create_task(_housekeeping(runtime))
         try:
             yield
         finally:
-            purging.cancel()
+            housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await purging
+                await housekeeping
             await runtime.close()
 
     return Starlette(
@@ -79,8 +78,10 @@ def create_web_app(settings: Settings) -> Starlette:
     )
 
 
-async def _purge_signatures_now_and_then(runtime: Runtime) -> None:
-    """Forget old request signatures off the request path."""
+async def _housekeeping(runtime: Runtime) -> None:
+    """Off the request path: say once whether stored secrets are unreadable, then forget old
+    request signatures now and then."""
+    await runtime.warn_about_unreadable_secrets()
     while True:
         try:
             await purge_old_signatures(runtime.db)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -73,9 +74,8 @@ class Cli:
     def attempts(self) -> list[re.Match[str]]:
         return [m for line in self.stderr if (m := ATTEMPT_LINE.search(line))]
 
-    async def wait_for(self, predicate: object, timeout: float) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], timeout: float) -> None:
         """Until `predicate()` holds (or the process has ended and its output is read)."""
-        assert callable(predicate)
         deadline = time.monotonic() + timeout
         while not predicate():
             if all(reader.done() for reader in self._readers):
@@ -174,7 +174,7 @@ async def test_unreachable_slack_is_retried_one_line_per_attempt_with_growing_wa
         assert match["problem"].startswith("cannot reach Slack"), match.group(0)
         assert "127.0.0.1:1" in match["problem"]
     waits = [float(m["wait"]) for m in attempts]
-    assert all(b > a for a, b in zip(waits, waits[1:], strict=False)), waits
+    assert all(b > a for a, b in itertools.pairwise(waits)), waits
     # One line per attempt: no other line repeats the failure.
     failure_lines = [line for line in cli.stderr if "cannot reach Slack" in line]
     assert len(failure_lines) == len(attempts), cli.output

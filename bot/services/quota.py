@@ -26,9 +26,10 @@ class QuotaSnapshot:
     @property
     def percent_left(self) -> Decimal | None:
         """Remaining as a share of remaining plus used; None when that means nothing (an
-        infinite or NaN amount). Huge exponents give a non-finite result, never an error."""
+        infinite or NaN amount, an overdrawn quota). Huge exponents give a non-finite result,
+        never an error."""
         remaining, used = self.application.remaining_amount, self.application.used_amount
-        if not (remaining.is_finite() and used.is_finite()):
+        if not (remaining.is_finite() and used.is_finite()) or remaining < 0:
             return None
         with localcontext(Context(prec=28, traps=[])):
             total = remaining + used

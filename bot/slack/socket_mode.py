@@ -14,6 +14,7 @@ import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +35,15 @@ class SocketModeRefused(Exception):
 
 async def wait_until_slack_accepts(app: AsyncApp, app_token: str, *, retry_seconds: float) -> None:
     """Return once `apps.connections.open` succeeds; SocketModeRefused if it never can."""
+    # One request per attempt: the app's own client would retry connection errors itself.
+    client = AsyncWebClient(
+        base_url=app.client.base_url, session=app.client.session, retry_handlers=[]
+    )
     delay = retry_seconds
     attempt = 1
     while True:
         try:
-            await app.client.apps_connections_open(app_token=app_token)
+            await client.apps_connections_open(app_token=app_token)
             return
         except SlackApiError as exc:
             error = str(exc.response.get("error"))
@@ -49,9 +54,9 @@ async def wait_until_slack_accepts(app: AsyncApp, app_token: str, *, retry_secon
                 ) from None
             problem = f"Slack said {error}"
         except (aiohttp.ClientError, TimeoutError) as exc:
-            problem = f"cannot reach Slack at {app.client.base_url} ({type(exc).__name__})"
+            problem = f"cannot reach Slack at {client.base_url} ({type(exc).__name__})"
         logger.warning(
-            "Socket Mode attempt %d failed: %s; retrying in %.0f s", attempt, problem, delay
+            "Socket Mode attempt %d failed: %s; retrying in %.3g s", attempt, problem, delay
         )
         await asyncio.sleep(delay)
         delay = min(max(delay * 2, 1.0), MAX_RETRY_SECONDS)

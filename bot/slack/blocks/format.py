@@ -21,11 +21,12 @@ UNREADABLE = "unreadable"
 # Wide enough for any amount shown; larger magnitudes read as unreadable rather than as a
 # hundred-digit number nobody can use.
 _WIDE = Context(prec=60, rounding=ROUND_HALF_UP)
-_LARGEST = Decimal("1e30")
+_LARGEST_EXPONENT = 30
 
 
 def is_displayable(value: Decimal) -> bool:
-    return value.is_finite() and abs(value) < _LARGEST
+    # adjusted() reads the exponent without arithmetic, which could overflow on 1e999999999.
+    return value.is_finite() and value.adjusted() < _LARGEST_EXPONENT
 
 
 def amount(value: Decimal) -> str:

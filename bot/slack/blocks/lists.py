@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from ...acedata import Application
 from ...db.models import AuditEvent
 from ..parsing import USAGE
-from ..text import escape
+from ..text import clip, escape
 from .format import MAX_BLOCKS, MAX_SECTION_CHARS, Blocks, blocks, quantity, slack_date, title
+
+# A failed alias in the list gets a short reason; its card (`/quota <alias>`) says it in full.
+MAX_PROBLEM = 200
 
 
 @dataclass(frozen=True)
@@ -36,12 +38,18 @@ def alias_list(lines: Sequence[AliasLine], *, token_note: str | None) -> Blocks:
         )
     header = f"*Aliases here* ({len(lines)})"
     notes = [token_note] if token_note else []
+    sections = _sections([_alias_line(line) for line in lines])
+    room = MAX_BLOCKS - 2  # the header and the notes
+    if len(sections) > room:
+        shown = sum(section.text.text.count("\n") + 1 for section in sections[:room])
+        sections = sections[:room]
+        notes.append(f"{len(lines) - shown} more are not shown: Slack's message limit.")
     notes.append("`/quota &lt;alias&gt;` shows the full card.")
-    items: list[Any] = [SectionBlock(text=MarkdownTextObject(text=header))]
-    items += _sections([_alias_line(line) for line in lines])
-    items = items[: MAX_BLOCKS - 1]
-    items.append(ContextBlock(elements=[MarkdownTextObject(text=" ".join(notes))]))
-    return blocks(*items)
+    return blocks(
+        SectionBlock(text=MarkdownTextObject(text=header)),
+        *sections,
+        ContextBlock(elements=[MarkdownTextObject(text=" ".join(notes))]),
+    )
 
 
 def _alias_line(line: AliasLine) -> str:
@@ -51,7 +59,8 @@ def _alias_line(line: AliasLine) -> str:
         app = line.application
         return f"{head} — {escape(title(app))}: {quantity(app)} left"
     if line.problem is not None:
-        return f"{head} — `{escape(line.application_id)}`: {line.problem}"
+        problem = clip(" ".join(line.problem.split()), MAX_PROBLEM)
+        return f"{head} — `{escape(line.application_id)}`: {problem}"
     return f"{head} — `{escape(line.application_id)}`"
 
 
