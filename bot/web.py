@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,8 +21,9 @@ from .config import Settings
 from .db.database import DatabaseUnavailable
 from .runtime import Runtime
 from .services.replays import purge_old_signatures
+from .slack import envelope, inbound
 from .slack.app import create_app
-from .slack.inbound import Refused, read_signed_body
+from .slack.guards import ENVELOPE
 
 logger = logging.getLogger(__name__)
 
@@ -34,20 +36,36 @@ def create_web_app(settings: Settings) -> Starlette:
 
     async def slack_events(request: Request) -> Response:
         try:
-            body = await read_signed_body(request, verifier)
-        except Refused as exc:
+            body = await inbound.read_signed_body(request, verifier)
+        except inbound.Refused as exc:
             return PlainTextResponse(exc.reason, status_code=exc.status)
+        try:
+            parsed = inbound.parse(body, request.headers.get("content-type", ""))
+            shape = envelope.read(parsed)
+        except inbound.Refused as exc:
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        except ValueError as exc:
+            logger.warning("Refused a malformed Slack request: %s", exc)
+            return PlainTextResponse("Malformed request.", status_code=400)
+        # Bolt gets the body as JSON, which it parses without guessing.
+        headers = {**request.headers, "content-type": "application/json"}
+        bolt_request = AsyncBoltRequest(
+            body=json.dumps(parsed),
+            query=request.query_params,  # type: ignore[arg-type]
+            headers=headers,  # type: ignore[arg-type]
+        )
+        bolt_request.context[ENVELOPE] = shape
         bolt: AsyncApp = request.app.state.bolt
         try:
-            bolt_request = AsyncBoltRequest(
-                body=body,
-                query=request.query_params,  # type: ignore[arg-type]
-                headers=request.headers,  # type: ignore[arg-type]
+            answer = await bolt.async_dispatch(bolt_request)
+        except Exception as exc:  # Bolt's own routing met a body of a shape it cannot read
+            logger.warning(
+                "Refused a Slack request Bolt could not route (type=%s): %s",
+                str(parsed.get("type"))[:40],
+                type(exc).__name__,
             )
-        except Exception as exc:  # Bolt's parser meets a signed but unreadable body
-            logger.warning("Refused an unreadable signed Slack request: %s", type(exc).__name__)
             return PlainTextResponse("Malformed request.", status_code=400)
-        return to_starlette_response(await bolt.async_dispatch(bolt_request))
+        return to_starlette_response(answer)
 
     async def healthz(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime

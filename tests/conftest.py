@@ -35,6 +35,9 @@ from .client import (
 )
 from .slack_server import SlackServer
 
+# Tests of how the bot lives with a PostgreSQL server itself run in the PostgreSQL run only.
+collect_ignore = [] if os.environ.get("TEST_DATABASE_URL") else ["test_outages_postgres.py"]
+
 SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
 BOT_TOKEN = "xoxb-test-bot-token-4f1c2b"
 ACEDATA_BASE = "https://acedata.test"

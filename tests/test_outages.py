@@ -16,8 +16,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 import respx
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
 
 from bot.config import Settings
 from bot.db.migrate import upgrade_to_head
@@ -25,7 +24,6 @@ from bot.slack.blocks import DATABASE_UNAVAILABLE
 from bot.slack.card_values import TOGGLE_ACTION
 
 from .client import (
-    ACEDATA_API,
     ADMIN,
     APP_ID,
     CHANNEL,
@@ -288,188 +286,7 @@ async def test_sqlite_write_lock_refuses_changes_but_reads_work(
     assert "POST" not in fake.log
     assert not other.called
     assert not [c for c in acedata.calls if c.request.method == "POST"]
-    assert all(str(c.request.url).startswith(ACEDATA_API) for c in acedata.calls)
     assert not slack.calls_to("chat.postMessage")
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith("Replay check unavailable") for m in messages), messages
     assert_no_traceback(caplog)
-
-
-# A database that freezes after the bot has connected (PostgreSQL only: through a proxy that
-# stops forwarding), and comes back.
-
-
-class FreezableProxy:
-    """TCP on 127.0.0.1 to the test PostgreSQL's socket. `freeze()` stops every byte both ways;
-    `lose_reply_to_commit_after(marker)` lets the first COMMIT that follows a statement holding
-    `marker` reach the server, then withholds every answer (the server commits; the bot never
-    hears so)."""
-
-    def __init__(self, unix_path: str) -> None:
-        self.unix_path = unix_path
-        self.to_server = asyncio.Event()
-        self.to_client = asyncio.Event()
-        self.thaw()
-        self.trap: bytes | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-        self.pumps: set[asyncio.Task[None]] = set()
-        self.port = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    def freeze(self) -> None:
-        self.to_server.clear()
-        self.to_client.clear()
-
-    def thaw(self) -> None:
-        self.trap = None
-        self.to_server.set()
-        self.to_client.set()
-
-    def lose_reply_to_commit_after(self, marker: bytes) -> None:
-        self.trap = marker
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.writers.append(writer)
-        await self.to_server.wait()
-        up_reader, up_writer = await asyncio.open_unix_connection(self.unix_path)
-        self.writers.append(up_writer)
-        pumps = (
-            self._pump(reader, up_writer, self.to_server, watch=True),
-            self._pump(up_reader, writer, self.to_client, watch=False),
-        )
-        for coroutine in pumps:
-            pump = asyncio.create_task(coroutine)
-            self.pumps.add(pump)
-            pump.add_done_callback(self.pumps.discard)
-
-    async def _pump(
-        self,
-        source: asyncio.StreamReader,
-        sink: asyncio.StreamWriter,
-        open_: asyncio.Event,
-        *,
-        watch: bool,
-    ) -> None:
-        armed = False
-        try:
-            while data := await source.read(65536):
-                await open_.wait()
-                sink.write(data)
-                if watch and self.trap is not None:
-                    armed = armed or self.trap in data
-                    if armed and b"COMMIT" in data:
-                        self.to_client.clear()  # before the server's answer can be read
-                        self.trap = None
-                await sink.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            sink.close()
-
-    async def stop(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for pump in list(self.pumps):
-            pump.cancel()
-        for writer in self.writers:
-            writer.close()
-        await asyncio.gather(*self.pumps, return_exceptions=True)
-
-
-def postgres_socket(url: str) -> tuple[str, str]:
-    """The Unix socket of a PostgreSQL URL with `?host=/dir`, and the URL's database part."""
-    parsed = make_url(url)
-    host = parsed.query.get("host")
-    if not isinstance(host, str) or not host.startswith("/"):
-        pytest.skip("the proxy reaches PostgreSQL through its Unix socket (?host=/dir)")
-    return f"{host}/.s.PGSQL.{parsed.port or 5432}", parsed.database or ""
-
-
-@pytest.fixture
-async def proxied(settings: Settings) -> AsyncIterator[tuple[Settings, FreezableProxy]]:
-    """Settings whose database is the test PostgreSQL behind a FreezableProxy."""
-    if not settings.database_url.startswith("postgresql"):
-        pytest.skip("freezing a live connection needs PostgreSQL (TEST_DATABASE_URL)")
-    path, database = postgres_socket(settings.database_url)
-    user = make_url(settings.database_url).username or "postgres"
-    proxy = FreezableProxy(path)
-    await proxy.start()
-    try:
-        yield (
-            settings.model_copy(
-                update={
-                    "database_url": f"postgresql://{user}@127.0.0.1:{proxy.port}/{database}",
-                    "database_timeout": 0.5,
-                    "retry_backoff_seconds": 0.0,
-                }
-            ),
-            proxy,
-        )
-    finally:
-        proxy.thaw()
-        await proxy.stop()
-
-
-async def test_database_that_freezes_and_comes_back(
-    proxied: tuple[Settings, FreezableProxy],
-    slack: SlackServer,
-    acedata: respx.MockRouter,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO)
-    settings, proxy = proxied
-    async with serve(settings, slack) as bot:
-        await set_platform_token(bot, acedata)
-        fake = FakeApplication(acedata)
-        await bot.quota(f"link prod {APP_ID}", user=ADMIN)
-        assert await health(bot) == (200, {"status": "ok"})
-
-        proxy.freeze()
-        status, lookup = await command(bot, "prod", user=MEMBER)
-        assert status == 200
-        assert_no_database_sentence(lookup)
-        status, ack, toggle = await press_toggle(bot, user=ADMIN)
-        assert (status, ack) == (200, "")
-        assert_no_database_sentence(toggle)
-        assert await health(bot) == (503, {"status": "database unavailable"})
-        assert "POST" not in fake.log
-
-        proxy.thaw()
-        assert await health(bot) == (200, {"status": "ok"})
-        status, card = await command(bot, "prod", user=MEMBER)
-        assert status == 200
-        assert card.response_type == "in_channel"
-        status, ack, toggle = await press_toggle(bot, user=ADMIN)
-        assert (status, ack) == (200, "")
-        assert toggle["response_type"] == "in_channel"
-        assert fake.allow is True
-        assert fake.log.count("POST") == 1
-    assert_no_traceback(caplog)
-
-
-async def test_link_whose_commit_went_unanswered_does_not_claim_nothing_changed(
-    proxied: tuple[Settings, FreezableProxy],
-    slack: SlackServer,
-    acedata: respx.MockRouter,
-    db: Engine,
-) -> None:
-    """The database commits the link, then freezes before saying so. Whatever the bot answers,
-    it must not tell the admin that nothing was changed."""
-    settings, proxy = proxied
-    async with serve(settings, slack) as bot:
-        await set_platform_token(bot, acedata)
-        mock_quota(acedata, OTHER_APP_ID, title="Suno")
-
-        proxy.lose_reply_to_commit_after(b"INSERT INTO aliases")
-        status, reply = await command(bot, f"link other {OTHER_APP_ID}", user=ADMIN)
-        with db.connect() as connection:
-            stored = connection.execute(text("SELECT name, application_id FROM aliases")).all()
-        proxy.thaw()
-
-    assert status == 200
-    assert [tuple(row) for row in stored] == [("other", OTHER_APP_ID)]
-    assert "nothing was changed" not in reply.text, reply.text

@@ -261,14 +261,15 @@ def _json_or_raise(response: httpx.Response, token: str) -> Any:
     message, code, trace_id = _error_details(body)
     trace_id = trace_id or _bounded(response.headers.get("x-trace-id"), 100)
 
-    def clean(text: str | None) -> str | None:
-        return None if text is None else _redact(text, token)
+    def clean(text: str | None, limit: int) -> str | None:
+        # Bounded again after redaction, which can lengthen it: the audit log's columns are too.
+        return None if text is None else _bounded(_redact(text, token), limit)
 
     raise error_class(
-        clean(message) or _DEFAULT_MESSAGES[error_class],
+        clean(message, 300) or _DEFAULT_MESSAGES[error_class],
         status_code=response.status_code,
-        code=clean(code),
-        trace_id=clean(trace_id),
+        code=clean(code, 100),
+        trace_id=clean(trace_id, 100),
         retry_after=_retry_after(response) if response.status_code in {429, 503} else None,
     )
 

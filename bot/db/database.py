@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -28,7 +29,16 @@ T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
-    """The database could not be reached, or did not answer in time; the work was rolled back."""
+    """The database could not be reached, or did not answer in time; nothing was saved."""
+
+
+class DatabaseOutcomeUnknown(DatabaseUnavailable):
+    """The database stopped answering while committing a change: it may or may not be saved."""
+
+
+@dataclass
+class _Progress:
+    committing: bool = False
 
 
 class Database:
@@ -46,16 +56,23 @@ class Database:
         return pg_insert if self.dialect == "postgresql" else sqlite_insert
 
     async def run(
-        self, work: Callable[[AsyncSession], Awaitable[T]], *, timeout: float | None = None
+        self,
+        work: Callable[[AsyncSession], Awaitable[T]],
+        *,
+        timeout: float | None = None,
+        changes: bool = False,
     ) -> T:
         """Run `work` in one transaction, committed when it returns. DatabaseUnavailable when
-        the database fails or has not answered within `timeout` (default: the runtime's).
+        the database fails or has not answered within `timeout` (default: the runtime's); for
+        work that `changes` what users see, DatabaseOutcomeUnknown when that happens during the
+        commit, since the change may then have been saved.
 
         The work runs in its own task and is abandoned, not awaited, once the time is up: a
         driver cancelling a query on a frozen server can itself wait for many seconds.
         """
         limit = self.timeout if timeout is None else timeout
-        task = asyncio.ensure_future(self._unit(work))
+        progress = _Progress()
+        task = asyncio.ensure_future(self._unit(work, progress, changes))
         try:
             done, _ = await asyncio.wait({task}, timeout=limit)
         except asyncio.CancelledError:
@@ -64,16 +81,25 @@ class Database:
         if not done:
             task.cancel()
             task.add_done_callback(_forget)
-            raise DatabaseUnavailable(f"no answer within {limit:g} s")
+            problem = f"no answer within {limit:g} s"
+            if changes and progress.committing:
+                raise DatabaseOutcomeUnknown(problem + " while committing")
+            raise DatabaseUnavailable(problem)
         return task.result()
 
-    async def _unit(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def _unit(
+        self, work: Callable[[AsyncSession], Awaitable[T]], progress: _Progress, changes: bool
+    ) -> T:
         try:
             async with self.sessions() as session, session.begin():
-                return await work(session)
+                result = await work(session)
+                progress.committing = True
+            return result
         except IntegrityError:
             raise
         except (DBAPIError, PoolTimeout, OSError) as exc:
+            if changes and progress.committing:
+                raise DatabaseOutcomeUnknown(describe(exc) + " while committing") from None
             raise DatabaseUnavailable(describe(exc)) from None
 
     async def is_healthy(self) -> bool:

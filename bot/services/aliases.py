@@ -140,7 +140,7 @@ async def _link_once(
         )
         return previous
 
-    return await db.run(save)
+    return await db.run(save, changes=True)
 
 
 async def unlink(
@@ -174,7 +174,7 @@ async def unlink(
         )
         return removed
 
-    return await db.run(remove)
+    return await db.run(remove, changes=True)
 
 
 async def resolve(db: Database, *, team_id: str, channel_id: str, name: str) -> Alias:

@@ -52,7 +52,7 @@ async def add_admin(db: Database, *, team_id: str, user_id: str, added_by: str) 
         )
         return True
 
-    return await db.run(add)
+    return await db.run(add, changes=True)
 
 
 async def remove_admin(db: Database, *, team_id: str, user_id: str, removed_by: str) -> bool:
@@ -76,4 +76,4 @@ async def remove_admin(db: Database, *, team_id: str, user_id: str, removed_by: 
         )
         return True
 
-    return await db.run(remove)
+    return await db.run(remove, changes=True)

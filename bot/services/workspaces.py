@@ -70,7 +70,7 @@ async def save_token(db: Database, *, team_id: str, token: str, account: str, us
             detail=account[:255],
         )
 
-    await db.run(save)
+    await db.run(save, changes=True)
 
 
 async def count_unreadable_tokens(db: Database) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..db.database import DatabaseUnavailable
+from ..db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
 from ..runtime import Runtime
 from ..services.errors import NoTokenConfigured, TokenUnreadable
 from ..services.workspaces import platform_token
@@ -81,6 +81,8 @@ def common_failure_text(exc: Exception) -> str | None:
             return blocks.TOKEN_UNREADABLE
         case NoTokenConfigured():
             return blocks.NO_TOKEN
+        case DatabaseOutcomeUnknown():
+            return blocks.DATABASE_OUTCOME_UNKNOWN
         case DatabaseUnavailable():
             return blocks.DATABASE_UNAVAILABLE
     return None

@@ -29,7 +29,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def refuse_malformed(
         req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        try:
+        if ENVELOPE in req.context:  # read before dispatch, over HTTP (bot.web)
+            return await next()
+        try:  # Socket Mode
             req.context[ENVELOPE] = envelope.read(req.body)
         except ValueError as exc:
             logger.warning(

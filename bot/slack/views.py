@@ -9,7 +9,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError, InvalidToken, UpstreamTimeout
-from ..db.database import DatabaseUnavailable
+from ..db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
 from ..runtime import Runtime
 from ..services.workspaces import save_token
 from . import blocks
@@ -100,6 +100,11 @@ async def _check_and_save(
             account=owner.display_name,
             user_id=user_id,
         )
+    except DatabaseOutcomeUnknown:
+        raise TokenRefused(
+            "The database stopped answering while saving, so the token may or may not be saved; "
+            "submit again to be sure."
+        ) from None
     except DatabaseUnavailable:
         raise TokenRefused(DATABASE_PROBLEM) from None
     return token[-4:], owner.display_name

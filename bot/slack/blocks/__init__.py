@@ -8,6 +8,7 @@ from .format import Blocks, amount, percent
 from .lists import AliasLine, admins_text, alias_list, audit_list, help_blocks
 from .messages import (
     AUDIT_MISSING_PART,
+    DATABASE_OUTCOME_UNKNOWN,
     DATABASE_UNAVAILABLE,
     INTERNAL_ERROR,
     INVALID_BUTTON,
@@ -48,6 +49,7 @@ from .modals import (
 
 __all__ = [
     "AUDIT_MISSING_PART",
+    "DATABASE_OUTCOME_UNKNOWN",
     "DATABASE_UNAVAILABLE",
     "INTERNAL_ERROR",
     "INVALID_BUTTON",

@@ -33,6 +33,11 @@ DATABASE_UNAVAILABLE = (
     ":warning: Quota Bot can't reach its database right now — nothing was changed; try again in "
     "a minute."
 )
+DATABASE_OUTCOME_UNKNOWN = (
+    ":warning: Quota Bot's database stopped answering while saving this, so it may or may not "
+    "have been saved. Check before trying again: `/quota list`, `/quota admins` and "
+    "`/quota audit` show what is stored."
+)
 OTHER_WORKSPACE = (
     ":no_entry: This Quota Bot is installed for another Slack workspace, so it cannot answer "
     "here; nothing was done."
