@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -166,6 +167,13 @@ def _texts(value: Any, *, only_mrkdwn: bool = False) -> list[str]:
     if isinstance(value, list):
         return [t for item in value for t in _texts(item, only_mrkdwn=only_mrkdwn)]
     return []
+
+
+def cli_environment(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any of the bot's settings, plus `env`: what a CLI run
+    in a test sees, whatever the developer has exported."""
+    names = {name.upper() for name in Settings.model_fields}
+    return {k: v for k, v in os.environ.items() if k.upper() not in names} | env
 
 
 class BotClient:

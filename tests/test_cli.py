@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import stat
@@ -17,32 +16,14 @@ from sqlalchemy import create_engine, inspect
 
 from bot.config import CONFIG_HELP
 
+from .client import cli_environment
 from .conftest import BOT_TOKEN, SIGNING_SECRET
-
-SETTING_NAMES = [
-    "DATABASE_URL",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_BOT_TOKEN",
-    "SLACK_CLIENT_ID",
-    "SLACK_CLIENT_SECRET",
-    "SLACK_APP_TOKEN",
-    "SLACK_API_URL",
-    "ACEDATA_BASE_URL",
-    "ACEDATA_PLATFORM_TOKEN",
-    "ENCRYPTION_KEY",
-    "HOST",
-    "PORT",
-    "DATABASE_TIMEOUT",
-    "RETRY_BACKOFF_SECONDS",
-    "FALLBACK_LOCK_WAIT",
-    "SOCKET_RETRY_SECONDS",
-]
 
 
 def run_cli(
     *args: str, cwd: Path, env: dict[str, str], timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES} | env
+    clean = cli_environment(env)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -220,8 +201,7 @@ def _free_port() -> int:
 def test_serve_on_sqlite_needs_nothing_but_the_slack_secrets(tmp_path: Path) -> None:
     """The README's first command: a fresh directory, two variables, and the bot is up."""
     port = _free_port()
-    clean = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
-    env = clean | {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN}
+    env = cli_environment({"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN})
     env["PORT"] = str(port)
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"],

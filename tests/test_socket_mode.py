@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import re
 import sys
 import time
@@ -15,32 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from .client import cli_environment
 from .conftest import BOT_TOKEN
 from .slack_server import SlackServer
 
 APP_TOKEN = "xapp-1-A0001-1234567890-0123456789abcdef0123456789abcdef"
 UNREACHABLE = "http://127.0.0.1:1/api/"
 
-# Every setting the bot reads, so that nothing from the developer's environment leaks in (as
-# in tests/test_cli.py).
-SETTING_NAMES = [
-    "DATABASE_URL",
-    "SLACK_SIGNING_SECRET",
-    "SLACK_BOT_TOKEN",
-    "SLACK_CLIENT_ID",
-    "SLACK_CLIENT_SECRET",
-    "SLACK_APP_TOKEN",
-    "SLACK_API_URL",
-    "ACEDATA_BASE_URL",
-    "ACEDATA_PLATFORM_TOKEN",
-    "ENCRYPTION_KEY",
-    "HOST",
-    "PORT",
-    "DATABASE_TIMEOUT",
-    "RETRY_BACKOFF_SECONDS",
-    "FALLBACK_LOCK_WAIT",
-    "SOCKET_RETRY_SECONDS",
-]
 
 ATTEMPT_LINE = re.compile(
     r"Socket Mode attempt (?P<n>\d+) failed: (?P<problem>.*); retrying in (?P<wait>[\d.]+) s"
@@ -114,7 +94,7 @@ async def socket_cli(tmp_path: Path, api_url: str) -> AsyncIterator[Cli]:
         # Slack client's own retries of a failed connection: short, so each attempt is quick.
         "RETRY_BACKOFF_SECONDS": "0.01",
     }
-    clean = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES} | env
+    clean = cli_environment(env)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -65,11 +65,7 @@ class CardContext(InteractionContext):
         return cls(
             runtime=runtime,
             client=client,
-            response_url=ResponseUrl(
-                press.response_url,
-                runtime.slack_http,
-                backoff=runtime.settings.retry_backoff_seconds,
-            ),
+            response_url=ResponseUrl.of(runtime, press.response_url),
             team_id=press.team.id,
             user_id=press.user.id,
             channel_id=press.channel_id,

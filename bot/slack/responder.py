@@ -7,7 +7,7 @@ once, and what still fails comes back as a reason the caller logs with its conte
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -20,6 +20,9 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +48,11 @@ class ResponseUrl:
         self.url = url
         self._session = session
         self._backoff = backoff
+
+    @classmethod
+    def of(cls, runtime: Runtime, url: str | None) -> ResponseUrl:
+        """The response_url `url`, answered through `runtime`'s shared session."""
+        return cls(url, runtime.slack_http, backoff=runtime.settings.retry_backoff_seconds)
 
     def _retry_handlers(self) -> list[AsyncRetryHandler]:
         wait = FixedValueRetryIntervalCalculator(self._backoff)

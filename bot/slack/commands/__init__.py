@@ -70,11 +70,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             CommandContext(
                 runtime=runtime,
                 client=client,
-                response_url=ResponseUrl(
-                    command.response_url,
-                    runtime.slack_http,
-                    backoff=runtime.settings.retry_backoff_seconds,
-                ),
+                response_url=ResponseUrl.of(runtime, command.response_url),
                 team_id=command.team_id,
                 channel_id=command.channel_id,
                 user_id=command.user_id,
