@@ -61,8 +61,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def migrate(settings: Settings) -> None:
-    if settings.sqlite_path is not None:
-        settings.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+    make_sqlite_directory(settings)
     try:
         upgrade_to_head(settings.database_url)
     except (SQLAlchemyError, OSError) as exc:
@@ -70,6 +69,19 @@ def migrate(settings: Settings) -> None:
             f"cannot migrate the database — {explain_database_error(exc, settings.database_url)}"
         ) from None
     logger.info("Database schema is up to date")
+
+
+def make_sqlite_directory(settings: Settings) -> None:
+    """Create a file-backed SQLite database's directory, as a first run expects."""
+    if settings.sqlite_path is None:
+        return
+    directory = settings.sqlite_path.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(
+            f"DATABASE_URL: cannot create the directory {directory} ({exc.strerror})"
+        ) from None
 
 
 def prepare_database(settings: Settings) -> None:
@@ -126,6 +138,7 @@ def serve(settings: Settings) -> None:
     from .web import create_web_app
 
     listener = bind(settings.host, settings.port)
+    make_sqlite_directory(settings)
     Keyring.from_settings(settings)  # a bad key, or its file, stops start-up here in one line
     prepare_database(settings)
     config = uvicorn.Config(create_web_app(settings), proxy_headers=True, log_config=None)
@@ -136,22 +149,33 @@ def serve(settings: Settings) -> None:
 def socket_mode(settings: Settings) -> None:
     from .runtime import Runtime
     from .slack.app import create_app
+    from .slack.identity import BotIdentity
     from .slack.socket_mode import SocketModeRefused, run_socket_mode
+    from .web import SHUTDOWN_GRACE
 
+    make_sqlite_directory(settings)
     Keyring.from_settings(settings)
     prepare_database(settings)
 
     async def run() -> None:
         runtime = await Runtime.open(settings)
+        identity = BotIdentity(
+            runtime.web_client(None),
+            runtime.bot_token or "",
+            retry_seconds=settings.socket_retry_seconds,
+        )
         try:
             await runtime.warn_about_unreadable_secrets()
             app_token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
             await run_socket_mode(
-                create_app(runtime), app_token, retry_seconds=settings.socket_retry_seconds
+                create_app(runtime, identity),
+                app_token,
+                retry_seconds=settings.socket_retry_seconds,
             )
         except SocketModeRefused as exc:
             raise StartupError(str(exc)) from None
         finally:
+            await runtime.drain(SHUTDOWN_GRACE)
             await runtime.close()
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 
 import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -31,6 +34,8 @@ class Runtime:
     acedata: AceDataClient
     # One aiohttp session for every Slack call of the process (Web API and response_url).
     slack_http: aiohttp.ClientSession
+    # Work that goes on after Slack was acknowledged, waited for before the process closes.
+    in_flight: set[asyncio.Task[object]] = field(default_factory=set)
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -87,6 +92,24 @@ class Runtime:
                 "is restored (ENCRYPTION_KEY=new,old).",
                 unreadable,
             )
+
+    @asynccontextmanager
+    async def tracked(self) -> AsyncIterator[None]:
+        """Mark the current task as work a shutdown should let finish."""
+        task = asyncio.current_task()
+        assert task is not None
+        self.in_flight.add(task)
+        try:
+            yield
+        finally:
+            self.in_flight.discard(task)
+
+    async def drain(self, timeout: float) -> None:
+        """Give work in flight up to `timeout` seconds to finish (a deploy must not cut a fallback
+        switch between its change and its audit row)."""
+        if self.in_flight:
+            logger.info("Waiting for %d request(s) in flight to finish", len(self.in_flight))
+            await asyncio.wait(set(self.in_flight), timeout=timeout)
 
     async def close(self) -> None:
         await self.acedata.aclose()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -23,11 +22,13 @@ from .runtime import Runtime
 from .services.replays import purge_old_signatures
 from .slack import envelope, inbound
 from .slack.app import create_app
-from .slack.guards import ENVELOPE
+from .slack.guards import ENVELOPE, RECEIVED_AT
+from .slack.identity import BotIdentity
 
 logger = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 60.0
+SHUTDOWN_GRACE = 10.0
 
 
 def create_web_app(settings: Settings) -> Starlette:
@@ -35,6 +36,7 @@ def create_web_app(settings: Settings) -> Starlette:
     verifier = SignatureVerifier(secret.get_secret_value() if secret else "")
 
     async def slack_events(request: Request) -> Response:
+        received_at = asyncio.get_running_loop().time()
         try:
             body = await inbound.read_signed_body(request, verifier)
         except inbound.Refused as exc:
@@ -55,6 +57,7 @@ def create_web_app(settings: Settings) -> Starlette:
             headers=headers,  # type: ignore[arg-type]
         )
         bolt_request.context[ENVELOPE] = shape
+        bolt_request.context[RECEIVED_AT] = received_at
         bolt: AsyncApp = request.app.state.bolt
         try:
             answer = await bolt.async_dispatch(bolt_request)
@@ -76,15 +79,24 @@ def create_web_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await Runtime.open(settings)
+        identity = BotIdentity(
+            runtime.web_client(None),
+            runtime.bot_token or "",
+            retry_seconds=settings.retry_backoff_seconds,
+        )
         app.state.runtime = runtime
-        app.state.bolt = create_app(runtime)
-        housekeeping = asyncio.create_task(_housekeeping(runtime))
+        app.state.bolt = create_app(runtime, identity)
+        background = [
+            asyncio.create_task(identity.keep_trying()),
+            asyncio.create_task(_housekeeping(runtime)),
+        ]
         try:
             yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await runtime.drain(SHUTDOWN_GRACE)
             await runtime.close()
 
     return Starlette(

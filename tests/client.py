@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 
 from bot.config import Settings
 from bot.db.models import Base
+from bot.runtime import Runtime
 from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
 
 from .slack_server import TEAM_ID, SlackServer
@@ -184,8 +185,20 @@ class BotClient:
         self._verifier = SignatureVerifier(secret)
         self._http = aiohttp.ClientSession()
 
+    runtime: Runtime | None = None
+
     async def close(self) -> None:
         await self._http.close()
+
+    async def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot has finished the work it acknowledged, to assert what it did not
+        do."""
+        assert self.runtime is not None
+        for _ in range(int(timeout / 0.01)):
+            if not self.runtime.in_flight:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the bot is still working")
 
     def signed_headers(self, body: str, *, timestamp: int | None = None) -> dict[str, str]:
         ts = str(int(time.time()) if timestamp is None else timestamp)

@@ -140,15 +140,18 @@ async def serve(settings: Settings, slack: SlackServer) -> AsyncIterator[BotClie
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_web_app(settings), log_config=None, lifespan="on", access_log=False)
-    )
+    app = create_web_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", access_log=False))
     serving = asyncio.create_task(server.serve(sockets=[listener]))
     while not server.started:
         if serving.done():
             serving.result()
         await asyncio.sleep(0.01)
+    # The bot asks Slack who it is as it starts; that call is no request's doing.
+    await slack.wait_for_call("auth.test")
+    slack.calls.clear()
     client = BotClient(f"http://127.0.0.1:{port}", SIGNING_SECRET, slack, settings)
+    client.runtime = app.state.runtime
     try:
         yield client
     finally:

@@ -245,3 +245,27 @@ def test_a_busy_port_is_said_in_one_line_before_anything_else(tmp_path: Path) ->
         "free port"
     ]
     assert not (tmp_path / "quota-bot.db").exists()
+
+
+def test_an_sqlite_directory_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    url = f"sqlite:///{blocker}/data/ops.db"
+    for command in ("migrate", "serve"):
+        env = {"DATABASE_URL": url, "SLACK_SIGNING_SECRET": SIGNING_SECRET}
+        result = run_cli(command, cwd=tmp_path, env=env | {"SLACK_BOT_TOKEN": BOT_TOKEN})
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            f"quota-bot: DATABASE_URL: cannot create the directory {blocker}/data (Not a directory)"
+        ]
+
+
+def test_a_damaged_key_file_is_named_as_such(tmp_path: Path) -> None:
+    (tmp_path / "quota-bot.db.key").write_text("damaged\n")
+    env = {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN}
+    result = run_cli("serve", cwd=tmp_path, env=env | {"PORT": str(_free_port())})
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("quota-bot: the key file quota-bot.db.key does not hold a Fernet key")
+    assert "ENCRYPTION_KEY" not in line
+    assert "damaged" not in line

@@ -14,6 +14,7 @@ import pytest
 import respx
 from sqlalchemy import Engine, text
 
+from bot.config import Settings
 from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
 
 from .client import (
@@ -32,7 +33,8 @@ from .client import (
     set_platform_token,
     table_rows,
 )
-from .slack_server import TEAM_ID
+from .conftest import serve
+from .slack_server import TEAM_ID, SlackServer
 
 MESSAGE_TS = "1700000000.000100"
 
@@ -601,12 +603,14 @@ async def test_an_ephemeral_card_is_updated_through_its_response_url_and_gets_no
 
     await bot.post_form({"payload": json.dumps(payload)})
     updated = await bot.slack.wait_for_response(key)
+    await bot.settle()
 
     assert updated["replace_original"] is True
     assert "*Global fallback*\\nON" in json.dumps(updated["blocks"])
     assert fake_app.allow is True
     assert bot.slack.calls_to("chat.update") == []
     assert bot.slack.calls_to("chat.postMessage") == []
+    assert len(bot.slack.responses[key]) == 1
 
 
 async def test_member_cannot_refresh_an_application_linked_only_in_another_channel(
@@ -664,3 +668,21 @@ async def test_slack_calls_share_one_connection(bot: BotClient, fake_app: FakeAp
     api_ports = bot.slack.client_ports
     assert len(api_ports) >= 6  # users.info and the response_url post, three times
     assert len(set(api_ports)) < len(api_ports) / 2
+
+
+async def test_a_switch_in_flight_when_the_bot_stops_is_finished_and_audited(
+    settings: Settings, slack: SlackServer, acedata: respx.MockRouter, db: Engine
+) -> None:
+    async with serve(settings, slack) as bot:
+        await set_platform_token(bot, acedata)
+        fake = FakeApplication(acedata)
+        await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+        card = await card_for(bot)
+        fake.latency = 0.3  # the switch is still going when the process is told to stop
+        key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    # The server has shut down; the switch it had acknowledged was carried to the end.
+    assert fake.posts == [{"allow_consume_global": True}]
+    assert [row[-2] for row in fallback_rows(db)] == ["changed"]
+    assert slack.responses[key][0]["replace_original"] is True
+    with db.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM fallback_locks")).scalar_one() == 0

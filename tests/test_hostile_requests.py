@@ -85,6 +85,11 @@ def messages(caplog: pytest.LogCaptureFixture, logger: str | None = None) -> lis
     return [r.getMessage() for r in caplog.records if logger is None or r.name == logger]
 
 
+def served_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the bot and its server logged (not the Slack SDK's own debug output of its calls)."""
+    return [r.getMessage() for r in caplog.records if r.name.split(".")[0] in {"bot", "uvicorn"}]
+
+
 def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
     assert all(record.exc_info is None for record in caplog.records), [
         record.getMessage() for record in caplog.records if record.exc_info
@@ -185,7 +190,7 @@ async def test_oversized_body_is_refused_without_logging_it(
     (line,) = messages(caplog, INBOUND_LOGGER)
     assert line.startswith("Refused a request to /slack/events: body too large")
     assert f"size={len(body)} bytes" in line
-    assert all(len(message) <= MAX_LOG_LINE for message in messages(caplog))
+    assert all(len(message) <= MAX_LOG_LINE for message in served_lines(caplog))
     assert marker not in caplog.text
     assert bot.slack.calls == []
 
@@ -212,7 +217,7 @@ async def test_oversized_body_without_a_length_is_cut_off(
     assert status == 413
     (line,) = messages(caplog, INBOUND_LOGGER)
     assert "body too large" in line
-    assert all(len(message) <= MAX_LOG_LINE for message in messages(caplog))
+    assert all(len(message) <= MAX_LOG_LINE for message in served_lines(caplog))
     assert marker not in caplog.text
 
 
@@ -328,7 +333,7 @@ async def test_unreadable_timestamp_is_refused(
         assert status == 401, timestamp
     assert bot.slack.calls == []
     assert_no_traceback(caplog)
-    assert all(len(m) <= MAX_LOG_LINE for m in messages(caplog))
+    assert all(len(m) <= MAX_LOG_LINE for m in served_lines(caplog))
 
 
 MALFORMED_BODIES = {
@@ -396,7 +401,7 @@ async def _refused_without_effect(
     assert_no_traceback(caplog)
     refusals = [m for m in messages(caplog) if m.startswith("Refused")]
     assert len(refusals) == 1, (case, refusals)
-    assert all(len(m) <= MAX_LOG_LINE and "\n" not in m for m in messages(caplog)), case
+    assert all(len(m) <= MAX_LOG_LINE and "\n" not in m for m in served_lines(caplog)), case
 
 
 async def test_signed_unparsable_body_is_refused(
@@ -539,3 +544,43 @@ async def test_trace_id_that_grows_when_redacted_is_still_audited(
     ((*_, outcome, trace_id),) = audit_rows(db, "fallback")
     assert outcome == "failed"
     assert "[redacted]" in trace_id
+
+
+async def test_a_client_that_leaves_mid_body_costs_one_line_and_no_traceback(
+    bot: BotClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = urlsplit(bot.base_url)
+    head = (
+        "POST /slack/events HTTP/1.1\r\nHost: bot\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
+    )
+    _, writer = await asyncio.open_connection(url.hostname, url.port)
+    writer.write(head.encode() + b"team_id=T0001&text=")
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+    await bot.settle()
+    for _ in range(100):
+        if messages(caplog, INBOUND_LOGGER):
+            break
+        await asyncio.sleep(0.02)
+
+    assert messages(caplog, INBOUND_LOGGER) == [
+        "Refused a request to /slack/events: client left before sending the whole body "
+        "(size=19 bytes, team=T0001)"
+    ]
+    assert_no_traceback(caplog)
+
+
+async def test_an_id_longer_than_slack_ever_sends_is_malformed(
+    bot: BotClient, db: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    fields = bot.command_fields("admins", user=ADMIN)
+    fields["team_id"] = "T" + "0" * 40
+    before = table_rows(db)
+
+    status, _ = await bot.post_form(fields)
+
+    assert status == 400
+    assert table_rows(db) == before
+    assert_no_traceback(caplog)

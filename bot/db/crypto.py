@@ -77,7 +77,19 @@ class Keyring:
                 "ENCRYPTION_KEY is required for this DATABASE_URL (a key file is generated only "
                 "for a file-backed SQLite database)"
             )
-        return cls(parse_keys(load_or_create_key_file(key_file_for(path))))
+        key_file = key_file_for(path)
+        try:
+            return cls(parse_keys(load_or_create_key_file(key_file)))
+        except OSError as exc:
+            raise EncryptionKeyError(
+                f"cannot read or create the key file {key_file} ({exc.strerror}); set "
+                "ENCRYPTION_KEY, or make the database's directory writable"
+            ) from None
+        except EncryptionKeyError:
+            raise EncryptionKeyError(
+                f"the key file {key_file} does not hold a Fernet key: restore it from a backup, or "
+                "remove it to start with a new key (stored tokens then read as not set)"
+            ) from None
 
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()

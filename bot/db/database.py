@@ -16,7 +16,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -29,7 +29,8 @@ T = TypeVar("T")
 
 
 class DatabaseUnavailable(Exception):
-    """The database could not be reached, or did not answer in time; nothing was saved."""
+    """The database could not be reached, or did not answer in time; nothing was saved. Only
+    connection trouble reads as this: a bad statement or value is a bug, and fails as one."""
 
 
 class DatabaseOutcomeUnknown(DatabaseUnavailable):
@@ -95,9 +96,7 @@ class Database:
                 result = await work(session)
                 progress.committing = True
             return result
-        except IntegrityError:
-            raise
-        except (DBAPIError, PoolTimeout, OSError) as exc:
+        except (OperationalError, InterfaceError, PoolTimeout, OSError) as exc:
             if changes and progress.committing:
                 raise DatabaseOutcomeUnknown(describe(exc) + " while committing") from None
             raise DatabaseUnavailable(describe(exc)) from None

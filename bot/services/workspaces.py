@@ -48,7 +48,15 @@ async def platform_token(db: Database, team_id: str, fallback: str | None) -> st
     raise NoTokenConfigured()
 
 
-async def save_token(db: Database, *, team_id: str, token: str, account: str, user_id: str) -> None:
+async def save_token(
+    db: Database,
+    *,
+    team_id: str,
+    token: str,
+    account: str,
+    user_id: str,
+    timeout: float | None = None,
+) -> None:
     """Save a checked token (encrypted by its column type), who set it, for which account, and
     the audit row. A stored token that no current key opens is simply replaced."""
 
@@ -70,7 +78,7 @@ async def save_token(db: Database, *, team_id: str, token: str, account: str, us
             detail=account[:255],
         )
 
-    await db.run(save, changes=True)
+    await db.run(save, changes=True, timeout=timeout)
 
 
 async def count_unreadable_tokens(db: Database) -> int:

@@ -125,9 +125,14 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         async def handle(ack: AsyncAck, context: AsyncBoltContext, client: AsyncWebClient) -> None:
             await ack()
             press: ButtonPress = context[ENVELOPE]
-            await run_card_action(
-                press, runtime, client, work, replay_unchecked=bool(context.get(REPLAY_UNCHECKED))
-            )
+            async with runtime.tracked():
+                await run_card_action(
+                    press,
+                    runtime,
+                    client,
+                    work,
+                    replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
+                )
 
         return handle
 
@@ -274,7 +279,9 @@ async def _report_fallback_result(
             )
         case _:
             await context.say_privately(
-                blocks.fallback_mismatch(alias, application_id, request.enable, result.after)
+                blocks.fallback_mismatch(
+                    alias, application_id, request.enable, result.after, problems
+                )
             )
 
 

@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from ..runtime import Runtime
-from . import actions, commands, guards, views
+from . import actions, blocks, commands, guards, views
+from .identity import BotIdentity
 
 logger = logging.getLogger(__name__)
 
@@ -24,14 +26,23 @@ class _DropTokenSkippedWarning(logging.Filter):
         return record.getMessage() != self._message
 
 
-def create_app(runtime: Runtime) -> AsyncApp:
+def create_app(runtime: Runtime, identity: BotIdentity) -> AsyncApp:
     """The Bolt app. Request signatures are verified before Bolt sees a request (`bot.web`),
-    and Socket Mode needs none, so Bolt's own verification is off."""
+    and Socket Mode needs none, so Bolt's own verification is off. Who the bot is comes from
+    `identity`, which never makes a request wait long for Slack."""
     bolt_logger = logging.getLogger("bot.slack.bolt")
     if not any(isinstance(f, _DropTokenSkippedWarning) for f in bolt_logger.filters):
         bolt_logger.addFilter(_DropTokenSkippedWarning())
+
+    async def authorize() -> AuthorizeResult | None:
+        # A plain function: Bolt reads its argument names, and a bound method's include `self`.
+        return await identity.authorize()
+
     app = AsyncApp(
-        client=runtime.web_client(runtime.bot_token),
+        # The token comes with each request's authorization (`identity`).
+        client=runtime.web_client(None),
+        authorize=authorize,
+        user_facing_authorize_error_message=blocks.SLACK_UNREACHABLE,
         request_verification_enabled=False,
         logger=bolt_logger,
     )

@@ -10,7 +10,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-SlackId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# As long as the database's ID columns allow.
+SlackId = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
 
 class _Shape(BaseModel):

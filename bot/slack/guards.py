@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 # Keys under which the guards leave what they learned in Bolt's context for the listeners.
 ENVELOPE = "quota_bot_envelope"
 REPLAY_UNCHECKED = "quota_bot_replay_unchecked"
+RECEIVED_AT = "quota_bot_received_at"  # the event loop's clock when the request arrived
 # The replay check runs before the ack, which Slack wants within 3 s.
 REPLAY_CHECK_BUDGET = 1.0
 

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from slack_sdk.signature import SignatureVerifier
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +41,15 @@ async def read_signed_body(request: Request, verifier: SignatureVerifier) -> str
         _log_refusal("body too large", int(declared), b"")
         raise Refused(413, "Request body too large.")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            _log_refusal("body too large", len(body), b"")
-            raise Refused(413, "Request body too large.")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                _log_refusal("body too large", len(body), b"")
+                raise Refused(413, "Request body too large.")
+    except ClientDisconnect:
+        _log_refusal("client left before sending the whole body", len(body), bytes(body))
+        raise Refused(400, "Incomplete request.") from None
     try:
         return _verify(request, verifier, bytes(body))
     except Refused as exc:

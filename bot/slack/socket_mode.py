@@ -63,7 +63,28 @@ async def wait_until_slack_accepts(app: AsyncApp, app_token: str, *, retry_secon
         attempt += 1
 
 
+class _OneLine(logging.Filter):
+    """slack_sdk logs every failed reconnect with a full traceback; keep one line with the
+    error instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(error).__name__}: {str(error)[:200]})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 async def run_socket_mode(app: AsyncApp, app_token: str, *, retry_seconds: float) -> None:
     await wait_until_slack_accepts(app, app_token, retry_seconds=retry_seconds)
     logger.info("Connected to Slack over Socket Mode")
-    await AsyncSocketModeHandler(app, app_token).start_async()
+    client_logger = logging.getLogger(f"{__name__}.client")
+    if not any(isinstance(f, _OneLine) for f in client_logger.filters):
+        client_logger.addFilter(_OneLine())
+    handler = AsyncSocketModeHandler(app, app_token, logger=client_logger)
+    try:
+        await handler.start_async()
+    finally:
+        await handler.close_async()

@@ -38,6 +38,10 @@ DATABASE_OUTCOME_UNKNOWN = (
     "have been saved. Check before trying again: `/quota list`, `/quota admins` and "
     "`/quota audit` show what is stored."
 )
+SLACK_UNREACHABLE = (
+    ":warning: Quota Bot can't reach Slack to confirm who it is right now, so nothing was done. "
+    "Please try again in a minute."
+)
 OTHER_WORKSPACE = (
     ":no_entry: This Quota Bot is installed for another Slack workspace, so it cannot answer "
     "here; nothing was done."
@@ -198,13 +202,18 @@ def fallback_changed_note(
 
 
 def fallback_mismatch(
-    alias: str | None, application_id: str, enable: bool, after: bool | None
+    alias: str | None,
+    application_id: str,
+    enable: bool,
+    after: bool | None,
+    problems: list[str] | None = None,
 ) -> str:
     wanted = "enable" if enable else "disable"
+    also = f" Also, {_joined(problems)}." if problems else ""
     return (
         f":warning: Ace Data Cloud accepted the request to {wanted} global fallback for "
         f"{named(alias, application_id)} but still reports it {fallback_state(after)}. The card "
-        "shows what it reports; try again or check the console."
+        f"shows what it reports; try again or check the console.{also}"
     )
 
 

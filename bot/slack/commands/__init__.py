@@ -66,19 +66,20 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_type="ephemeral", text="Quota Bot help", blocks=blocks.help_blocks())
             return
         await ack()
-        await run_request(
-            CommandContext(
-                runtime=runtime,
-                client=client,
-                response_url=ResponseUrl.of(runtime, command.response_url),
-                team_id=command.team_id,
-                channel_id=command.channel_id,
-                user_id=command.user_id,
-                trigger_id=command.trigger_id,
-                replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
-            ),
-            request,
-        )
+        async with runtime.tracked():
+            await run_request(
+                CommandContext(
+                    runtime=runtime,
+                    client=client,
+                    response_url=ResponseUrl.of(runtime, command.response_url),
+                    team_id=command.team_id,
+                    channel_id=command.channel_id,
+                    user_id=command.user_id,
+                    trigger_id=command.trigger_id,
+                    replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
+                ),
+                request,
+            )
 
 
 async def run_request(context: CommandContext, request: QuotaRequest) -> None:
