@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from bot.acedata import AceDataError, Application, RateLimited, UpstreamError
-from bot.db.models import AuditEvent
+from bot.services.audit import AuditEntry
 from bot.services.quota import QuotaSnapshot
 from bot.slack import blocks
 
@@ -443,7 +443,7 @@ def test_empty_alias_list_says_how_to_link() -> None:
     assert "/quota link" in json.dumps(message)
 
 
-def audit_events(count: int) -> list[AuditEvent]:
+def audit_events(count: int) -> list[AuditEntry]:
     actions = [
         ("fallback", "changed"),
         ("fallback", "failed"),
@@ -458,9 +458,7 @@ def audit_events(count: int) -> list[AuditEvent]:
     for i in range(count):
         action, outcome = actions[i % len(actions)]
         events.append(
-            AuditEvent(
-                id=i + 1,
-                team_id="T0001",
+            AuditEntry(
                 user_id=f"U{i:08d}",
                 action=action,
                 alias=None if i % 3 == 0 else f"alias-{i:03d}-{'x' * 22}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -177,28 +178,40 @@ async def unlink(
     return await db.run(remove, changes=True)
 
 
-async def resolve(db: Database, *, team_id: str, channel_id: str, name: str) -> Alias:
+@dataclass(frozen=True)
+class LinkedAlias:
+    """An alias as the rest of the bot sees it."""
+
+    name: str
+    application_id: str
+    channel_id: str | None
+
+    @property
+    def is_workspace_wide(self) -> bool:
+        return self.channel_id is None
+
+
+async def _read(db: Database, where: ColumnElement[bool]) -> list[LinkedAlias]:
+    query = select(Alias.name, Alias.application_id, Alias.channel_id).where(where)
+
+    async def read(session: AsyncSession) -> list[LinkedAlias]:
+        return [LinkedAlias(*row) for row in (await session.execute(query)).all()]
+
+    return await db.run(read)
+
+
+async def resolve(db: Database, *, team_id: str, channel_id: str, name: str) -> LinkedAlias:
     """The alias `name` as seen from `channel_id`: a channel alias shadows a workspace one."""
-
-    async def read(session: AsyncSession) -> list[Alias]:
-        query = select(Alias).where(_visible_from(team_id, channel_id), Alias.name == name)
-        return list((await session.scalars(query)).all())
-
-    candidates = await db.run(read)
+    candidates = await _read(db, _visible_from(team_id, channel_id) & (Alias.name == name))
     if not candidates:
         raise AliasNotFound(name)
     return min(candidates, key=lambda alias: alias.is_workspace_wide)
 
 
-async def visible_aliases(db: Database, *, team_id: str, channel_id: str) -> list[Alias]:
+async def visible_aliases(db: Database, *, team_id: str, channel_id: str) -> list[LinkedAlias]:
     """Every alias usable in `channel_id`, shadowed workspace aliases left out, by name."""
-
-    async def read(session: AsyncSession) -> list[Alias]:
-        query = select(Alias).where(_visible_from(team_id, channel_id))
-        return list((await session.scalars(query)).all())
-
-    rows = await db.run(read)
-    chosen: dict[str, Alias] = {}
+    rows = await _read(db, _visible_from(team_id, channel_id))
+    chosen: dict[str, LinkedAlias] = {}
     for alias in sorted(rows, key=lambda alias: alias.is_workspace_wide):
         chosen.setdefault(alias.name, alias)
     return sorted(chosen.values(), key=lambda alias: alias.name)

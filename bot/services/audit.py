@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,16 +54,36 @@ async def record_alone(db: Database, **fields: str | None) -> None:
     await db.run(write)
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One audit event as the rest of the bot sees it."""
+
+    created_at: datetime
+    user_id: str
+    action: str
+    outcome: str
+    alias: str | None
+    application_id: str | None
+    before: str | None
+    requested: str | None
+    after: str | None
+    trace_id: str | None
+    detail: str | None
+
+
 async def recent(
     db: Database, *, team_id: str, alias: str | None = None, limit: int = 20
-) -> list[AuditEvent]:
+) -> list[AuditEntry]:
     """The newest events of a workspace (optionally of one alias), newest first."""
     query = select(AuditEvent).where(AuditEvent.team_id == team_id)
     if alias is not None:
         query = query.where(AuditEvent.alias == alias)
     query = query.order_by(AuditEvent.created_at.desc(), AuditEvent.id.desc()).limit(limit)
 
-    async def read(session: AsyncSession) -> list[AuditEvent]:
-        return list((await session.scalars(query)).all())
+    async def read(session: AsyncSession) -> list[AuditEntry]:
+        return [
+            AuditEntry(**{name: getattr(event, name) for name in AuditEntry.__dataclass_fields__})
+            for event in (await session.scalars(query)).all()
+        ]
 
     return await db.run(read)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from ...acedata import Application
-from ...db.models import AuditEvent
+from ...services.audit import AuditEntry
 from ..parsing import USAGE
 from ..text import clip, escape
 from .format import MAX_BLOCKS, MAX_SECTION_CHARS, Blocks, blocks, quantity, slack_date, title
@@ -112,7 +112,7 @@ _AUDIT_VERBS = {
 }
 
 
-def audit_list(events: Sequence[AuditEvent], alias: str | None) -> Blocks:
+def audit_list(events: Sequence[AuditEntry], alias: str | None) -> Blocks:
     scope = f" for *{escape(alias)}*" if alias else ""
     if not events:
         return blocks(SectionBlock(text=MarkdownTextObject(text=f"No audit events{scope} yet.")))
@@ -123,7 +123,7 @@ def audit_list(events: Sequence[AuditEvent], alias: str | None) -> Blocks:
     return blocks(header, *(_sections(lines)))
 
 
-def _audit_line(event: AuditEvent) -> str:
+def _audit_line(event: AuditEntry) -> str:
     when = slack_date(event.created_at)
     who = f"<@{escape(event.user_id)}>"
     alias = f"*{escape(event.alias)}*" if event.alias else f"`{escape(event.application_id or '')}`"

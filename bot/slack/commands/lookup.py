@@ -6,7 +6,6 @@ import asyncio
 import logging
 
 from ...acedata import AceDataError
-from ...db.models import Alias
 from ...services import aliases
 from ...services.errors import NoTokenConfigured, TokenUnreadable
 from ...services.quota import read_quota
@@ -34,7 +33,7 @@ async def list_aliases(context: CommandContext, _: ListAliases) -> None:
         token_note = blocks.NO_TOKEN_FOR_LIST
     semaphore = asyncio.Semaphore(LIST_CONCURRENCY)
 
-    async def line(alias: Alias) -> blocks.AliasLine:
+    async def line(alias: aliases.LinkedAlias) -> blocks.AliasLine:
         application, problem = None, None
         if token is not None:
             try:
