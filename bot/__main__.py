@@ -1,4 +1,4 @@
-"""Command line: `quota-bot serve | socket | migrate`."""
+"""Command line: `quota-bot serve | socket | worker | migrate`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import signal
 import socket as sockets
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ logger = logging.getLogger("bot")
 REQUIRED: dict[str, tuple[str, ...]] = {
     "serve": ("slack_signing_secret", "slack_bot_token", "encryption_key"),
     "socket": ("slack_app_token", "slack_bot_token", "encryption_key"),
+    "worker": ("slack_bot_token", "encryption_key"),
     "migrate": (),
 }
 
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve Slack's HTTP requests (ASGI, uvicorn)")
     commands.add_parser("socket", help="connect to Slack over Socket Mode (local development)")
+    commands.add_parser("worker", help="send scheduled digests (any number may run at once)")
     commands.add_parser("migrate", help="upgrade the database schema to the latest version")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -45,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     run: dict[str, Callable[[Settings], None]] = {
         "serve": serve,
         "socket": socket_mode,
+        "worker": worker,
         "migrate": migrate,
     }
     try:
@@ -180,6 +184,31 @@ def socket_mode(settings: Settings) -> None:
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+def worker(settings: Settings) -> None:
+    from .runtime import Runtime
+    from .web import SHUTDOWN_GRACE
+    from .worker import run_scheduler
+
+    make_sqlite_directory(settings)
+    Keyring.from_settings(settings)
+    prepare_database(settings)
+
+    async def run() -> None:
+        runtime = await Runtime.open(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signal_number, stop.set)
+        try:
+            await runtime.warn_about_unreadable_secrets()
+            await run_scheduler(runtime, stop=stop)
+        finally:
+            await runtime.drain(SHUTDOWN_GRACE)
+            await runtime.close()
+
+    asyncio.run(run())
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     AnyHttpUrl,
@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     fallback_lock_wait: float = Field(default=5.0, ge=0, le=60)
     # Socket Mode: the first wait before reconnecting after Slack could not be reached.
     socket_retry_seconds: float = Field(default=5.0, ge=0, le=300)
+    # How often the scheduler looks for due digests.
+    worker_poll_seconds: float = Field(default=15.0, gt=0, le=3600)
+    # Whether `serve` runs the scheduler too: auto = when the database is SQLite.
+    scheduler_in_web: Literal["auto", "on", "off"] = "auto"
 
     @field_validator(
         "slack_signing_secret",
@@ -137,6 +141,10 @@ class Settings(BaseSettings):
         if not path or path == ":memory:":
             return None
         return Path(path)
+
+    @property
+    def runs_scheduler_in_web(self) -> bool:
+        return self.scheduler_in_web == "on" or (self.scheduler_in_web == "auto" and self.is_sqlite)
 
     def missing(self, *names: str) -> list[str]:
         """A problem line for each of `names` that is not set."""

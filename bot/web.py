@@ -24,6 +24,7 @@ from .slack import envelope, inbound
 from .slack.app import create_app
 from .slack.guards import ENVELOPE, RECEIVED_AT
 from .slack.identity import BotIdentity
+from .worker import run_scheduler
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +87,17 @@ def create_web_app(settings: Settings) -> Starlette:
         )
         app.state.runtime = runtime
         app.state.bolt = create_app(runtime, identity)
+        stop = asyncio.Event()
         background = [
             asyncio.create_task(identity.keep_trying()),
             asyncio.create_task(_housekeeping(runtime)),
         ]
+        if settings.runs_scheduler_in_web:
+            background.append(asyncio.create_task(run_scheduler(runtime, stop=stop)))
         try:
             yield
         finally:
+            stop.set()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)

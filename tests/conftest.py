@@ -130,6 +130,8 @@ def settings(
         # Waits are settings: no test sleeps through real seconds.
         "retry_backoff_seconds": 0.01,
         "fallback_lock_wait": 0.3,
+        # Tests run scheduler rounds themselves, at the moments they choose.
+        "scheduler_in_web": "off",
     }
     return Settings(_env_file=None, **(values | settings_overrides))  # type: ignore[call-arg]
 

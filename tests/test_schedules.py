@@ -86,3 +86,15 @@ def test_descriptions_read_as_the_command_would_set_them() -> None:
     assert Schedule("weekly", time(17, 30), ZoneInfo("UTC"), weekday=4).describe() == (
         "Weekly digest on Fri at 17:30 UTC"
     )
+
+
+def test_the_previous_slot_is_the_one_that_was_due() -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    schedule = Schedule("weekdays", time(9, 0), berlin)
+    monday_morning = datetime(2026, 11, 30, 7, 30, tzinfo=UTC)  # 08:30 in Berlin
+    assert schedule.previous_run(monday_morning).astimezone(berlin).strftime("%a %H:%M") == (
+        "Fri 09:00"
+    )
+    assert schedule.previous_run(schedule.next_run(monday_morning)) == schedule.next_run(
+        monday_morning
+    )

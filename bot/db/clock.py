@@ -55,3 +55,22 @@ def _ago_postgresql(element: seconds_ago, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(seconds_ago, "sqlite")
 def _ago_sqlite(element: seconds_ago, compiler: SQLCompiler, **kw: Any) -> str:
     return _SQLITE_NOW.format(offset=f", '-{element.seconds} seconds'")
+
+
+class hour_of(FunctionElement[Any]):
+    """The hour a time falls in, as a value that groups (not for display)."""
+
+    inherit_cache = True
+
+    def __init__(self, column: Any) -> None:
+        super().__init__(column)
+
+
+@compiles(hour_of, "postgresql")
+def _hour_postgresql(element: hour_of, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('hour', {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(hour_of, "sqlite")
+def _hour_sqlite(element: hour_of, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 13)"

@@ -126,3 +126,64 @@ class Heartbeat(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     beat_at: Mapped[datetime]
+
+
+class Observation(Base):
+    """One read of an application's quota, kept for burn rates and digests. Amounts are stored as
+    the exact decimal text Ace Data Cloud sent."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        Index("ix_observations_application_time", "team_id", "application_id", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    application_id: Mapped[str] = mapped_column(String(36))
+    remaining: Mapped[str] = mapped_column(String(64))
+    used: Mapped[str] = mapped_column(String(64))
+    allow_consume_global: Mapped[bool | None]
+    observed_at: Mapped[datetime]
+
+
+class DigestSchedule(Base):
+    """A channel's digest: when it runs (local wall-clock time in `zone`) and its next slot."""
+
+    __tablename__ = "digest_schedules"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", name="uq_digest_schedules_channel"),
+        Index("ix_digest_schedules_due", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    at_time: Mapped[str] = mapped_column(String(5))
+    weekday: Mapped[int | None]
+    zone: Mapped[str] = mapped_column(String(64))
+    next_run_at: Mapped[datetime]
+    paused_reason: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DigestDelivery(Base):
+    """One slot of one schedule: claimed before sending, so no slot is sent twice."""
+
+    __tablename__ = "digest_deliveries"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "slot", name="uq_digest_deliveries_slot"),
+        Index("ix_digest_deliveries_lease", "outcome", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("digest_schedules.id", ondelete="CASCADE"))
+    slot: Mapped[datetime]
+    late: Mapped[bool] = mapped_column(default=False)
+    outcome: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    lease_until: Mapped[datetime]
+    slack_error: Mapped[str | None] = mapped_column(String(64))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    finished_at: Mapped[datetime | None]

@@ -15,7 +15,7 @@ from ..db.database import Database, DatabaseUnavailable
 from ..db.models import utcnow
 from . import audit
 from .locks import LockBusy, application_lock
-from .quota import QuotaSnapshot, read_quota
+from .quota import QuotaSnapshot, read_quota, with_history
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,10 @@ async def set_global_fallback(
             db, team_id=request.team_id, application_id=request.application_id, wait=lock_wait
         ):
             result = await _change(client, token, request, deadline=deadline)
+            if result.snapshot is not None:
+                result = replace(
+                    result, snapshot=await with_history(db, request.team_id, result.snapshot)
+                )
             try:
                 await record_attempt(
                     db,

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Context, Decimal, localcontext
 
 from ..acedata import AceDataClient, AceDataError, Application
+from ..db.database import Database, DatabaseUnavailable
 from ..db.models import utcnow
+from .forecast import Forecast, forecast
+from .history import record_and_read
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +25,7 @@ class QuotaSnapshot:
     application: Application
     global_balance: Application | None
     as_of: datetime
+    forecast: Forecast | None = None
 
     @property
     def percent_left(self) -> Decimal | None:
@@ -51,6 +55,41 @@ async def read_quota(
             await global_balance
         raise
     return QuotaSnapshot(application, await global_balance, utcnow())
+
+
+async def observe_quota(
+    client: AceDataClient,
+    db: Database,
+    token: str,
+    *,
+    team_id: str,
+    application_id: str,
+    deadline: float,
+) -> QuotaSnapshot:
+    """Read the quota (errors propagate), keep the reading, and forecast from the history."""
+    snapshot = await read_quota(client, token, application_id, deadline=deadline)
+    return await with_history(db, team_id, snapshot)
+
+
+async def with_history(db: Database, team_id: str, snapshot: QuotaSnapshot) -> QuotaSnapshot:
+    """`snapshot` stored as an observation and given its forecast; as it was if the database
+    cannot help (history is a nicety, never a reason to fail a card)."""
+    app = snapshot.application
+    try:
+        history = await record_and_read(db, team_id=team_id, application=app, at=snapshot.as_of)
+    except DatabaseUnavailable as exc:
+        logger.warning("Quota history unavailable for %s (team=%s): %s", app.id, team_id, exc)
+        return snapshot
+    outlook = forecast(
+        history,
+        now=snapshot.as_of,
+        remaining=app.remaining_amount,
+        fallback_on=bool(app.allow_consume_global),
+        global_remaining=snapshot.global_balance.remaining_amount
+        if snapshot.global_balance
+        else None,
+    )
+    return replace(snapshot, forecast=outlook)
 
 
 async def _global_balance_or_none(

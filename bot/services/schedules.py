@@ -48,6 +48,17 @@ class Schedule:
             day += timedelta(days=1)
         raise AssertionError("every schedule has a slot within a week")  # pragma: no cover
 
+    def previous_run(self, at: datetime) -> datetime:
+        """The last slot at or before `at` (aware), in UTC."""
+        day = at.astimezone(self.zone).date() + timedelta(days=1)
+        for _ in range(9):
+            if self.runs_on(day):
+                slot = self.slot_on(day)
+                if slot <= at:
+                    return slot
+            day -= timedelta(days=1)
+        raise AssertionError("every schedule has a slot within a week")  # pragma: no cover
+
     def describe(self) -> str:
         when = self.at.strftime("%H:%M")
         match self.kind:

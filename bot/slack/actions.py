@@ -33,7 +33,7 @@ from ..services.fallback import (
     set_global_fallback,
 )
 from ..services.locks import LockBusy
-from ..services.quota import QuotaSnapshot, read_quota
+from ..services.quota import QuotaSnapshot, observe_quota
 from . import blocks, card_values
 from .authz import AdminCheckFailed, NotAdmin
 from .card_values import CardTarget, InvalidButtonValue, Origin
@@ -304,8 +304,13 @@ async def refresh_card(context: CardContext) -> None:
         )
     token = await context.token()
     try:
-        snapshot = await read_quota(
-            context.runtime.acedata, token, target.application_id, deadline=DEADLINE
+        snapshot = await observe_quota(
+            context.runtime.acedata,
+            context.runtime.db,
+            token,
+            team_id=context.team_id,
+            application_id=target.application_id,
+            deadline=DEADLINE,
         )
     except AceDataError as exc:
         logger.warning("Refresh failed %s: %s", context.log_context(), exc)

@@ -75,7 +75,11 @@ def _decode(model: type[TargetT], raw: str | None) -> TargetT:
 
 
 def origin_of(block_id: str | None) -> Origin:
-    return "message" if block_id == f"{ACTIONS_BLOCK}:message" else "command"
+    """A card the bot posted itself (a digest's, with `:<index>` after it) or a command reply."""
+    message = f"{ACTIONS_BLOCK}:message"
+    if block_id is not None and (block_id == message or block_id.startswith(message + ":")):
+        return "message"
+    return "command"
 
 
 def actions_block_id(origin: Origin) -> str:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import time
+from functools import cache
+from zoneinfo import available_timezones
 
 from ..services.aliases import (
     looks_like_application_id,
@@ -11,6 +14,7 @@ from ..services.aliases import (
     normalize_application_id,
 )
 from ..services.errors import InvalidAlias, InvalidApplicationId
+from ..services.schedules import WEEKDAYS, Kind
 from .text import escape, quote_input
 
 MAX_TEXT_LENGTH = 300
@@ -25,6 +29,10 @@ _FORMS = {
     "token": "/quota token",
     "admins": "/quota admins [add|remove @user]",
     "audit": "/quota audit [alias]",
+    "digest": "/quota digest daily|weekdays HH:MM [Area/City]",
+    "digest weekly": "/quota digest weekly mon|tue|wed|thu|fri|sat|sun HH:MM [Area/City]",
+    "digest off": "/quota digest off",
+    "digest now": "/quota digest now",
     "help": "/quota help",
 }
 # The right forms, escaped for mrkdwn (where `<alias>` would otherwise be a link).
@@ -90,6 +98,29 @@ class ShowAudit:
 
 
 @dataclass(frozen=True)
+class ShowDigest:
+    pass
+
+
+@dataclass(frozen=True)
+class SetDigest:
+    kind: Kind
+    at: time
+    weekday: int | None
+    zone: str | None  # None: the user's own time zone from Slack, else UTC
+
+
+@dataclass(frozen=True)
+class DigestOff:
+    pass
+
+
+@dataclass(frozen=True)
+class DigestNow:
+    pass
+
+
+@dataclass(frozen=True)
 class ShowHelp:
     pass
 
@@ -109,6 +140,10 @@ QuotaRequest = (
     | ListAdmins
     | ChangeAdmin
     | ShowAudit
+    | ShowDigest
+    | SetDigest
+    | DigestOff
+    | DigestNow
     | ShowHelp
     | NotAvailableYet
 )
@@ -142,7 +177,9 @@ def parse(text: str) -> QuotaRequest:
             return _admins(args)
         case "audit":
             return _audit(args)
-        case "digest" | "alert":
+        case "digest":
+            return _digest(args)
+        case "alert":
             return NotAvailableYet(head)
     _no_more(args, "quota")
     if looks_like_application_id(words[0]):
@@ -229,3 +266,63 @@ def _audit(args: list[str]) -> ShowAudit:
             f"Unexpected extra text: `{quote_input(' '.join(args[1:]))}`.", USAGE["audit"]
         )
     return ShowAudit(_alias(args[0], "audit") if args else None)
+
+
+_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+def _digest(args: list[str]) -> ShowDigest | SetDigest | DigestOff | DigestNow:
+    if not args:
+        return ShowDigest()
+    head, rest = args[0].lower(), args[1:]
+    match head:
+        case "off":
+            _no_more(rest, "digest off")
+            return DigestOff()
+        case "now":
+            _no_more(rest, "digest now")
+            return DigestNow()
+        case "daily" | "weekdays":
+            return _digest_at(head, None, rest, "digest")
+        case "weekly":
+            if not rest or rest[0].lower() not in WEEKDAYS:
+                shown = f"`{quote_input(rest[0])}` is not" if rest else "Missing"
+                raise UsageError(f"{shown} a day of the week (mon … sun).", USAGE["digest weekly"])
+            return _digest_at(head, WEEKDAYS.index(rest[0].lower()), rest[1:], "digest weekly")
+    raise UsageError(
+        f"`digest` takes daily, weekdays, weekly, off or now, not `{quote_input(args[0])}`.",
+        USAGE["digest"],
+    )
+
+
+def _digest_at(kind: Kind, weekday: int | None, args: list[str], form: str) -> SetDigest:
+    if not args:
+        raise UsageError("Missing the time (HH:MM, 24-hour).", USAGE[form])
+    if len(args) > 2:
+        raise UsageError(
+            f"Unexpected extra text: `{quote_input(' '.join(args[2:]))}`.", USAGE[form]
+        )
+    at = _TIME.fullmatch(args[0])
+    if at is None:
+        raise UsageError(
+            f"`{quote_input(args[0])}` is not a time; write it as HH:MM, 24-hour (09:00, 17:30).",
+            USAGE[form],
+        )
+    zone = time_zone(args[1]) if len(args) == 2 else None
+    if len(args) == 2 and zone is None:
+        raise UsageError(
+            f"`{quote_input(args[1])}` is not a time zone; use an IANA name such as "
+            "Europe/Berlin, America/New_York or Asia/Shanghai (or UTC).",
+            USAGE[form],
+        )
+    return SetDigest(kind, time(int(at.group(1)), int(at.group(2))), weekday, zone)
+
+
+@cache
+def _zone_names() -> dict[str, str]:
+    return {name.lower(): name for name in available_timezones()}
+
+
+def time_zone(raw: str) -> str | None:
+    """The IANA name `raw` stands for (any letter case), or None."""
+    return _zone_names().get(raw.lower())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
@@ -18,6 +20,7 @@ from ...services.quota import QuotaSnapshot
 from .. import card_values
 from ..card_values import Origin
 from ..text import escape
+from .forecast import forecast_text, spark_text
 from .format import (
     Blocks,
     amount,
@@ -32,6 +35,8 @@ from .format import (
 )
 
 MAX_HEADER = 150
+# A card is read by people in many time zones; its dates are UTC (digests use their own zone).
+UTC_ZONE = ZoneInfo("UTC")
 
 
 def _balance(application: Application | None) -> str:
@@ -55,6 +60,16 @@ def quota_card(
         f"*Global fallback*\n{fallback_state(app.allow_consume_global)}",
         f"*Global balance*\n{_balance(snapshot.global_balance)}",
     ]
+    if snapshot.forecast is not None:
+        outlook = forecast_text(
+            snapshot.forecast,
+            unit=unit(app),
+            now=snapshot.as_of,
+            zone=UTC_ZONE,
+            fallback_on=bool(app.allow_consume_global),
+        )
+        spark = spark_text(snapshot.forecast)
+        fields.append(f"*Burn rate*\n{outlook}" + (f"\n{spark}" if spark else ""))
     context = f"Application `{escape(app.id)}` · as of {slack_date(snapshot.as_of)}"
     if not toggleable:
         context += " · link it to an alias to switch its global fallback from Slack"
@@ -64,7 +79,7 @@ def quota_card(
         ContextBlock(elements=[MarkdownTextObject(text=context)]),
         ActionsBlock(
             block_id=card_values.actions_block_id(origin),
-            elements=_card_buttons(snapshot, alias, toggleable=toggleable),
+            elements=card_buttons(snapshot, alias, toggleable=toggleable),
         ),
     )
 
@@ -75,7 +90,7 @@ def quota_card_text(snapshot: QuotaSnapshot, alias: str | None) -> str:
     return f"{escape(alias or title(app))}: {quantity(app)} left"
 
 
-def _card_buttons(
+def card_buttons(
     snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool
 ) -> list[ButtonElement]:
     app = snapshot.application

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from ...acedata import (
     AceDataError,
     Application,
@@ -12,9 +14,11 @@ from ...acedata import (
     RateLimited,
     UpstreamTimeout,
 )
+from ...services.digests import DigestSetup, LastDelivery
 from ...services.fallback import FallbackResult
+from ...services.schedules import Schedule
 from ..text import escape
-from .format import fallback_state, named, title
+from .format import fallback_state, named, slack_date, title
 
 NO_TOKEN = (
     ":key: No Ace Data Cloud token is set for this workspace yet. An admin can set one with "
@@ -301,3 +305,63 @@ def application_not_linked(application_id: str) -> str:
         f":no_entry: Application `{escape(application_id)}` is not linked to any alias in this "
         "workspace, so it cannot be changed from here; nothing was changed."
     )
+
+
+def digest_paused(channel_id: str, schedule: str, error: str) -> str:
+    return (
+        f":pause_button: {schedule} for <#{channel_id}> is paused: Slack said `{escape(error)}` "
+        "when it was due. Invite the bot there (`/invite @Quota Bot`) and set it again with "
+        "`/quota digest …`, or turn it off with `/quota digest off`."
+    )
+
+
+NO_DIGEST = (
+    ":calendar: This channel has no digest. An admin can set one with "
+    "`/quota digest daily 09:00 Europe/Berlin` (or `weekdays`, or `weekly mon 09:00`)."
+)
+DIGEST_OFF = ":calendar: The digest for this channel is off; nothing more will be sent."
+
+
+def _local_day(schedule: Schedule, moment: datetime) -> str:
+    return moment.astimezone(schedule.zone).strftime("%a %-d %b")
+
+
+def digest_confirmation(schedule: Schedule, first: datetime) -> str:
+    """What the channel sees when a digest is set up."""
+    return f":calendar: {schedule.describe()}; first one {_local_day(schedule, first)}."
+
+
+def digest_set(schedule: Schedule, first: datetime) -> str:
+    local = first.astimezone(schedule.zone).strftime("%a %-d %b %H:%M")
+    return (
+        f":white_check_mark: {schedule.describe()}. The first one comes {local} "
+        f"{schedule.zone.key} ({first.strftime('%H:%M')} UTC). `/quota digest now` sends one at "
+        "once; `/quota digest off` stops it."
+    )
+
+
+def digest_cannot_post(error: str) -> str:
+    return (
+        f":no_entry: The bot cannot post in this channel (Slack said `{escape(error)}`), so "
+        "nothing was saved. Invite it with `/invite @Quota Bot` and try again."
+    )
+
+
+def digest_status(setup: DigestSetup, last: LastDelivery | None) -> str:
+    schedule = setup.schedule
+    lines = [f":calendar: {schedule.describe()}."]
+    if setup.paused_reason:
+        lines.append(
+            f"Paused: Slack said `{escape(setup.paused_reason)}` when it was due. Invite the bot "
+            "and set the digest again to resume it."
+        )
+    else:
+        local = setup.next_run_at.astimezone(schedule.zone).strftime("%a %-d %b %H:%M")
+        utc = setup.next_run_at.astimezone(UTC).strftime("%a %-d %b %H:%M")
+        lines.append(f"Next: {local} {schedule.zone.key} ({utc} UTC).")
+    if last is not None:
+        how = "sent" if last.outcome == "sent" else last.outcome
+        error = f" (Slack said `{escape(last.slack_error)}`)" if last.slack_error else ""
+        late = ", late" if last.late else ""
+        lines.append(f"Last: {slack_date(last.slot)} — {how}{late}{error}.")
+    return "\n".join(lines)

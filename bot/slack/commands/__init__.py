@@ -22,15 +22,19 @@ from ..envelope import SlashCommand
 from ..guards import ENVELOPE, REPLAY_UNCHECKED
 from ..parsing import (
     ChangeAdmin,
+    DigestNow,
+    DigestOff,
     LinkAlias,
     ListAdmins,
     ListAliases,
     NotAvailableYet,
     QuotaRequest,
+    SetDigest,
     SetToken,
     ShowAlias,
     ShowApplication,
     ShowAudit,
+    ShowDigest,
     ShowHelp,
     UnlinkAlias,
     UsageError,
@@ -40,12 +44,13 @@ from ..responder import ResponseUrl
 from .admins import change_admin, list_admins, open_token_modal, show_audit
 from .aliases import link_alias, unlink_alias
 from .context import CommandContext
+from .digests import digest_now, digest_off, set_digest, show_digest
 from .lookup import list_aliases, show_alias, show_application
 
 logger = logging.getLogger(__name__)
 
 # Requests that change state: refused when the replay check could not run.
-CHANGES = (LinkAlias, UnlinkAlias, ChangeAdmin)
+CHANGES = (LinkAlias, UnlinkAlias, ChangeAdmin, SetDigest, DigestOff)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -117,5 +122,9 @@ HANDLERS: dict[type, Callable[[CommandContext, Any], Awaitable[None]]] = {
     ListAdmins: list_admins,
     ChangeAdmin: change_admin,
     ShowAudit: show_audit,
+    ShowDigest: show_digest,
+    SetDigest: set_digest,
+    DigestOff: digest_off,
+    DigestNow: digest_now,
     NotAvailableYet: not_available_yet,
 }

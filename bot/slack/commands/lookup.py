@@ -8,7 +8,7 @@ import logging
 from ...acedata import AceDataError
 from ...services import aliases
 from ...services.errors import NoTokenConfigured, TokenUnreadable
-from ...services.quota import read_quota
+from ...services.quota import observe_quota
 from .. import blocks
 from ..parsing import ListAliases, ShowAlias, ShowApplication
 from .context import CommandContext
@@ -79,8 +79,13 @@ async def _post_card(
 ) -> None:
     token = await context.token()
     try:
-        snapshot = await read_quota(
-            context.runtime.acedata, token, application_id, deadline=QUOTA_DEADLINE
+        snapshot = await observe_quota(
+            context.runtime.acedata,
+            context.runtime.db,
+            token,
+            team_id=context.team_id,
+            application_id=application_id,
+            deadline=QUOTA_DEADLINE,
         )
     except AceDataError as exc:
         logger.warning(

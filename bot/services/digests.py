@@ -1,0 +1,286 @@
+"""Channel digests: their schedules, and claiming each due slot exactly once.
+
+A slot is claimed by inserting its delivery row (unique per schedule and slot) in the same
+transaction that moves the schedule on; on PostgreSQL due schedules are read with
+`FOR UPDATE SKIP LOCKED`, so workers never wait on each other. A claim left unfinished by a
+crashed worker is tried once more after its lease runs out. After downtime only the latest
+missed slot is sent, marked late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.database import Database
+from ..db.models import DigestDelivery, DigestSchedule
+from . import audit
+from .schedules import Schedule
+from .workspaces import ensure_workspace
+
+LEASE = timedelta(minutes=5)
+# A slot sent later than this after it was due says so.
+LATE_AFTER = timedelta(minutes=10)
+MAX_ATTEMPTS = 2
+# Slack errors after which a schedule is paused rather than tried again next time.
+CHANNEL_GONE = frozenset(
+    {"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "token_revoked"}
+)
+
+
+@dataclass(frozen=True)
+class DigestSetup:
+    team_id: str
+    channel_id: str
+    schedule: Schedule
+    next_run_at: datetime
+    paused_reason: str | None
+    created_by: str
+
+
+@dataclass(frozen=True)
+class LastDelivery:
+    slot: datetime
+    outcome: str
+    slack_error: str | None
+    late: bool
+
+
+@dataclass(frozen=True)
+class ClaimedSlot:
+    delivery_id: int
+    setup: DigestSetup
+    slot: datetime
+    late: bool
+
+
+def _schedule(row: DigestSchedule) -> Schedule:
+    hour, minute = (int(part) for part in row.at_time.split(":"))
+    return Schedule(row.kind, time(hour, minute), ZoneInfo(row.zone), row.weekday)  # type: ignore[arg-type]
+
+
+def _setup(row: DigestSchedule) -> DigestSetup:
+    return DigestSetup(
+        row.team_id,
+        row.channel_id,
+        _schedule(row),
+        row.next_run_at,
+        row.paused_reason,
+        row.created_by,
+    )
+
+
+async def set_schedule(
+    db: Database,
+    *,
+    team_id: str,
+    channel_id: str,
+    schedule: Schedule,
+    now: datetime,
+    user_id: str,
+) -> DigestSetup:
+    """Create or replace the channel's digest (audited); its first run is the next slot."""
+    next_run = schedule.next_run(now)
+    values = {
+        "kind": schedule.kind,
+        "at_time": schedule.at.strftime("%H:%M"),
+        "weekday": schedule.weekday,
+        "zone": schedule.zone.key,
+        "next_run_at": next_run,
+        "paused_reason": None,
+        "created_by": user_id,
+    }
+
+    async def save(session: AsyncSession) -> None:
+        await ensure_workspace(session, db, team_id)
+        await session.execute(
+            db.insert()(DigestSchedule)
+            .values(team_id=team_id, channel_id=channel_id, created_at=now, **values)
+            .on_conflict_do_update(index_elements=["team_id", "channel_id"], set_=values)
+        )
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            action="digest_set",
+            outcome="changed",
+            after=schedule.describe()[:64],
+            detail=f"channel {channel_id}",
+        )
+
+    await db.run(save, changes=True)
+    return DigestSetup(team_id, channel_id, schedule, next_run, None, user_id)
+
+
+async def remove_schedule(db: Database, *, team_id: str, channel_id: str, user_id: str) -> bool:
+    """Stop the channel's digest (audited); False if it had none."""
+
+    async def remove(session: AsyncSession) -> bool:
+        removed = await session.scalar(
+            delete(DigestSchedule)
+            .where(DigestSchedule.team_id == team_id, DigestSchedule.channel_id == channel_id)
+            .returning(DigestSchedule.id)
+        )
+        if removed is None:
+            return False
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            action="digest_off",
+            outcome="changed",
+            detail=f"channel {channel_id}",
+        )
+        return True
+
+    return await db.run(remove, changes=True)
+
+
+async def channel_schedule(
+    db: Database, *, team_id: str, channel_id: str
+) -> tuple[DigestSetup, LastDelivery | None] | None:
+    """The channel's digest and its last delivery, if it has a digest."""
+
+    async def read(session: AsyncSession) -> tuple[DigestSetup, LastDelivery | None] | None:
+        row = await session.scalar(
+            select(DigestSchedule).where(
+                DigestSchedule.team_id == team_id, DigestSchedule.channel_id == channel_id
+            )
+        )
+        if row is None:
+            return None
+        last = await session.scalar(
+            select(DigestDelivery)
+            .where(DigestDelivery.schedule_id == row.id)
+            .order_by(DigestDelivery.slot.desc())
+            .limit(1)
+        )
+        delivery = (
+            LastDelivery(last.slot, last.outcome, last.slack_error, last.late) if last else None
+        )
+        return _setup(row), delivery
+
+    return await db.run(read)
+
+
+async def claim_due(db: Database, *, now: datetime, limit: int = 100) -> list[ClaimedSlot]:
+    """Claim the slots due at `now`: each at most once, whatever other workers do."""
+
+    async def claim(session: AsyncSession) -> list[ClaimedSlot]:
+        query = (
+            select(DigestSchedule)
+            .where(DigestSchedule.next_run_at <= now, DigestSchedule.paused_reason.is_(None))
+            .order_by(DigestSchedule.next_run_at)
+            .limit(limit)
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        claimed = []
+        for row in (await session.scalars(query)).all():
+            setup = _setup(row)
+            # After downtime, the latest slot that was due, once; the rest are skipped.
+            slot = setup.schedule.previous_run(now)
+            late = now - slot > LATE_AFTER
+            row.next_run_at = setup.schedule.next_run(now)
+            delivery_id = await session.scalar(
+                db.insert()(DigestDelivery)
+                .values(
+                    schedule_id=row.id,
+                    slot=slot,
+                    late=late,
+                    outcome="claimed",
+                    attempts=1,
+                    lease_until=now + LEASE,
+                )
+                .on_conflict_do_nothing(index_elements=["schedule_id", "slot"])
+                .returning(DigestDelivery.id)
+            )
+            if delivery_id is not None:
+                claimed.append(ClaimedSlot(delivery_id, setup, slot, late))
+        claimed += await _reclaim_abandoned(session, now)
+        return claimed
+
+    return await db.run(claim)
+
+
+async def _reclaim_abandoned(session: AsyncSession, now: datetime) -> list[ClaimedSlot]:
+    """Claims whose worker died before finishing: tried once more."""
+    rows = (
+        await session.execute(
+            select(DigestDelivery, DigestSchedule)
+            .join(DigestSchedule, DigestSchedule.id == DigestDelivery.schedule_id)
+            .where(
+                DigestDelivery.outcome == "claimed",
+                DigestDelivery.lease_until < now,
+                DigestDelivery.attempts < MAX_ATTEMPTS,
+            )
+            .with_for_update(of=DigestDelivery, skip_locked=True)
+        )
+    ).all()
+    for delivery, _ in rows:
+        delivery.attempts += 1
+        delivery.lease_until = now + LEASE
+    return [
+        ClaimedSlot(delivery.id, _setup(schedule), delivery.slot, True)
+        for delivery, schedule in rows
+    ]
+
+
+async def finish(
+    db: Database,
+    slot: ClaimedSlot,
+    *,
+    now: datetime,
+    outcome: str,
+    message_ts: str | None = None,
+    slack_error: str | None = None,
+) -> None:
+    """Record how a claimed slot ended; a channel Slack no longer lets the bot post in pauses
+    its schedule."""
+
+    async def write(session: AsyncSession) -> None:
+        await session.execute(
+            update(DigestDelivery)
+            .where(DigestDelivery.id == slot.delivery_id)
+            .values(
+                outcome=outcome,
+                message_ts=message_ts,
+                slack_error=slack_error,
+                finished_at=now,
+            )
+        )
+        if slack_error in CHANNEL_GONE:
+            await session.execute(
+                update(DigestSchedule)
+                .where(
+                    DigestSchedule.team_id == slot.setup.team_id,
+                    DigestSchedule.channel_id == slot.setup.channel_id,
+                )
+                .values(paused_reason=slack_error)
+            )
+
+    await db.run(write)
+
+
+async def previous_delivery_time(db: Database, slot: ClaimedSlot) -> datetime | None:
+    """When the last digest before `slot` was sent, for "change since the last digest"."""
+
+    async def read(session: AsyncSession) -> datetime | None:
+        return await session.scalar(
+            select(DigestDelivery.finished_at)
+            .join(DigestSchedule, DigestSchedule.id == DigestDelivery.schedule_id)
+            .where(
+                DigestSchedule.team_id == slot.setup.team_id,
+                DigestSchedule.channel_id == slot.setup.channel_id,
+                DigestDelivery.outcome == "sent",
+                DigestDelivery.slot < slot.slot,
+            )
+            .order_by(DigestDelivery.slot.desc())
+            .limit(1)
+        )
+
+    return await db.run(read)

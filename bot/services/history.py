@@ -1,0 +1,112 @@
+"""Quota history: every read of an application is kept, thinned with age, and read back for
+forecasts. Full detail for 14 days, one reading an hour up to 90 days, nothing older."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..acedata import Application
+from ..db.clock import hour_of, seconds_ago
+from ..db.database import Database
+from ..db.models import Observation as ObservationRow
+from .forecast import RATE_WINDOW, SPARK_DAYS, Observation
+
+logger = logging.getLogger(__name__)
+
+FULL_DETAIL_DAYS = 14
+KEEP_DAYS = 90
+# Enough for the rate window and the sparkline, whichever reaches further back.
+READ_BACK = max(RATE_WINDOW, timedelta(days=SPARK_DAYS + 1))
+
+
+async def record_and_read(
+    db: Database, *, team_id: str, application: Application, at: datetime
+) -> list[Observation]:
+    """Store this reading of `application` and return its recent history, this reading
+    included, oldest first."""
+    row = ObservationRow(
+        team_id=team_id,
+        application_id=application.id,
+        remaining=str(application.remaining_amount),
+        used=str(application.used_amount),
+        allow_consume_global=application.allow_consume_global,
+        observed_at=at,
+    )
+    query = (
+        select(ObservationRow)
+        .where(
+            ObservationRow.team_id == team_id,
+            ObservationRow.application_id == application.id,
+            ObservationRow.observed_at >= at - READ_BACK,
+        )
+        .order_by(ObservationRow.observed_at, ObservationRow.id)
+    )
+
+    async def write_and_read(session: AsyncSession) -> list[Observation]:
+        session.add(row)
+        await session.flush()
+        return [_observation(found) for found in (await session.scalars(query)).all()]
+
+    return await db.run(write_and_read)
+
+
+def _observation(row: ObservationRow) -> Observation:
+    return Observation(
+        at=row.observed_at,
+        remaining=Decimal(row.remaining),
+        used=Decimal(row.used),
+        allow_consume_global=row.allow_consume_global,
+    )
+
+
+async def prune(db: Database) -> int:
+    """Thin old history: one reading an hour past 14 days, none past 90. How many went."""
+    detailed_until = seconds_ago(FULL_DETAIL_DAYS * 86400)
+    keepers = (
+        select(func.min(ObservationRow.id))
+        .where(ObservationRow.observed_at < detailed_until)
+        .group_by(
+            ObservationRow.team_id,
+            ObservationRow.application_id,
+            hour_of(ObservationRow.observed_at),
+        )
+    )
+    too_old = delete(ObservationRow).where(
+        ObservationRow.observed_at < seconds_ago(KEEP_DAYS * 86400)
+    )
+    thinned = delete(ObservationRow).where(
+        ObservationRow.observed_at < detailed_until, ObservationRow.id.not_in(keepers)
+    )
+
+    async def thin(session: AsyncSession) -> int:
+        gone = (await session.execute(too_old)).rowcount or 0  # type: ignore[attr-defined]
+        return gone + ((await session.execute(thinned)).rowcount or 0)  # type: ignore[attr-defined]
+
+    return await db.run(thin)
+
+
+async def remaining_at(
+    db: Database, *, team_id: str, application_id: str, at: datetime
+) -> Decimal | None:
+    """What the application had left at `at` by the last reading before it, if any."""
+    query = (
+        select(ObservationRow.remaining)
+        .where(
+            ObservationRow.team_id == team_id,
+            ObservationRow.application_id == application_id,
+            ObservationRow.observed_at <= at,
+        )
+        .order_by(ObservationRow.observed_at.desc(), ObservationRow.id.desc())
+        .limit(1)
+    )
+
+    async def read(session: AsyncSession) -> str | None:
+        return await session.scalar(query)
+
+    found = await db.run(read)
+    return None if found is None else Decimal(found)

@@ -1,0 +1,102 @@
+"""`/quota digest`: show, set, stop, or send now the channel's scheduled digest."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
+from ...db.models import utcnow
+from ...services import digests
+from ...services.schedules import Schedule
+from .. import blocks
+from ..digests import compose, post
+from ..parsing import DigestNow, DigestOff, SetDigest, ShowDigest, time_zone
+from .context import CommandContext
+
+logger = logging.getLogger(__name__)
+
+
+async def show_digest(context: CommandContext, _: ShowDigest) -> None:
+    found = await digests.channel_schedule(
+        context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
+    )
+    if found is None:
+        await context.say_privately(blocks.NO_DIGEST)
+        return
+    setup, last = found
+    await context.say_privately(blocks.digest_status(setup, last))
+
+
+async def set_digest(context: CommandContext, request: SetDigest) -> None:
+    await context.require_admin("schedule digests")
+    zone = ZoneInfo(request.zone or await _users_zone(context) or "UTC")
+    schedule = Schedule(request.kind, request.at, zone, request.weekday)
+    now = utcnow()
+    first = schedule.next_run(now)
+    # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
+    try:
+        await context.client.chat_postMessage(
+            channel=context.channel_id, text=blocks.digest_confirmation(schedule, first)
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        logger.info("Digest setup refused by Slack %s: %s", context.log_context(), error)
+        await context.say_privately(blocks.digest_cannot_post(error))
+        return
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        await context.say_privately(blocks.digest_cannot_post(type(exc).__name__))
+        return
+    await digests.set_schedule(
+        context.runtime.db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        schedule=schedule,
+        now=now,
+        user_id=context.user_id,
+    )
+    await context.say_privately(blocks.digest_set(schedule, first))
+
+
+async def _users_zone(context: CommandContext) -> str | None:
+    """The invoking user's time zone as Slack knows it, if it can say."""
+    try:
+        response = await context.client.users_info(user=context.user_id)
+    except (SlackApiError, aiohttp.ClientError, TimeoutError):
+        return None
+    user = response.get("user") or {}
+    return time_zone(str(user.get("tz") or "")) if isinstance(user, dict) else None
+
+
+async def digest_off(context: CommandContext, _: DigestOff) -> None:
+    await context.require_admin("stop digests")
+    removed = await digests.remove_schedule(
+        context.runtime.db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        user_id=context.user_id,
+    )
+    await context.say_privately(blocks.DIGEST_OFF if removed else blocks.NO_DIGEST)
+
+
+async def digest_now(context: CommandContext, _: DigestNow) -> None:
+    await context.require_admin("send a digest")
+    found = await digests.channel_schedule(
+        context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
+    )
+    zone = found[0].schedule.zone if found else ZoneInfo("UTC")
+    title = found[0].schedule.describe() if found else "Quota digest"
+    messages = await compose(
+        context.runtime,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        title=title,
+        zone=zone,
+        now=utcnow().astimezone(UTC),
+    )
+    _, error = await post(context.client, context.channel_id, messages)
+    if error is not None:
+        await context.say_privately(blocks.digest_cannot_post(error))
