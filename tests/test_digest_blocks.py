@@ -298,7 +298,7 @@ def test_an_alias_shows_remaining_change_forecast_fallback_and_sparkline() -> No
     )
     actions = [block for block in message.blocks if block["type"] == "actions"]
     assert [block["block_id"] for block in actions] == [
-        f"{card_values.actions_block_id('message')}:0"
+        f"{card_values.actions_block_id('digest')}:0"
     ]
     buttons = actions[0]["elements"]
     assert [button["action_id"] for button in buttons] == [
@@ -386,5 +386,5 @@ def test_block_ids_are_unique_across_the_thread() -> None:
         block["block_id"] for message in messages for block in message.blocks if "block_id" in block
     ]
     assert len(ids) == len(set(ids))
-    prefix = card_values.actions_block_id("message") + ":"
+    prefix = card_values.actions_block_id("digest") + ":"
     assert all(block_id.startswith(prefix) for block_id in ids)

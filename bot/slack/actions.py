@@ -11,13 +11,16 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError
+from ..db.models import utcnow
 from ..runtime import Runtime
+from ..services import digests
 from ..services.aliases import check_card_target, is_linked_in_workspace, is_visible_in_channel
 from ..services.errors import (
     AliasNotFound,
@@ -38,6 +41,7 @@ from . import blocks, card_values
 from .authz import AdminCheckFailed, NotAdmin
 from .card_values import CardTarget, InvalidButtonValue, Origin
 from .context import InteractionContext, common_failure_text
+from .digests import compose
 from .envelope import ButtonPress
 from .guards import ENVELOPE, REPLAY_UNCHECKED
 from .responder import ResponseUrl
@@ -54,6 +58,7 @@ class CardContext(InteractionContext):
     message_ts: str | None
     is_ephemeral: bool
     origin: Origin
+    block_id: str | None
     value: str | None
 
     @classmethod
@@ -73,6 +78,7 @@ class CardContext(InteractionContext):
             message_ts=press.message_ts,
             is_ephemeral=press.container.is_ephemeral,
             origin=card_values.origin_of(press.action.block_id),
+            block_id=press.action.block_id,
             value=press.action.value,
         )
 
@@ -85,6 +91,8 @@ class CardContext(InteractionContext):
         self, snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool = True
     ) -> str | None:
         """Replace the card in place; the reason it could not be, or None when it was."""
+        if self.origin == "digest" and self.message_ts and not self.is_ephemeral:
+            return await self._update_digest()
         try:
             card = blocks.quota_card(snapshot, alias, origin=self.origin, toggleable=toggleable)
             text = blocks.quota_card_text(snapshot, alias)
@@ -102,6 +110,36 @@ class CardContext(InteractionContext):
         return await self.response_url.send(
             {"text": text, "blocks": card, "response_type": "in_channel", "replace_original": True}
         )
+
+    async def _update_digest(self) -> str | None:
+        """A digest's card changed: the digest is composed again and its message replaced."""
+        assert self.message_ts is not None
+        try:
+            found = await digests.channel_schedule(
+                self.runtime.db, team_id=self.team_id, channel_id=self.channel_id
+            )
+            schedule = found[0].schedule if found else None
+            pages = await compose(
+                self.runtime,
+                team_id=self.team_id,
+                channel_id=self.channel_id,
+                title=schedule.describe() if schedule else "Quota digest",
+                zone=schedule.zone if schedule else ZoneInfo("UTC"),
+                now=utcnow(),
+            )
+            page = next(
+                (p for p in pages if any(b.get("block_id") == self.block_id for b in p.blocks)),
+                pages[0],
+            )
+            await self.client.chat_update(
+                channel=self.channel_id, ts=self.message_ts, text=page.text, blocks=page.blocks
+            )
+        except SlackApiError as exc:
+            return str(exc.response.get("error"))
+        except Exception as exc:
+            logger.exception("Digest update failed %s", self.log_context())
+            return type(exc).__name__
+        return None
 
     async def reply_in_thread(self, text: str) -> str | None:
         """A note under the card; why it could not be posted, or None when it was."""

@@ -16,8 +16,9 @@ REFRESH_ACTION = "quota_card_refresh"
 ACTIONS_BLOCK = "quota_card_actions"
 
 # Where a card lives decides how it is updated: a slash-command reply through its
-# response_url, a message the bot posted itself through chat.update.
-Origin = Literal["command", "message"]
+# response_url, a message the bot posted itself through chat.update, and a digest (many cards
+# in one message, each block id ending in `:<index>`) by composing the digest again.
+Origin = Literal["command", "message", "digest"]
 
 
 class InvalidButtonValue(Exception):
@@ -75,10 +76,10 @@ def _decode(model: type[TargetT], raw: str | None) -> TargetT:
 
 
 def origin_of(block_id: str | None) -> Origin:
-    """A card the bot posted itself (a digest's, with `:<index>` after it) or a command reply."""
-    message = f"{ACTIONS_BLOCK}:message"
-    if block_id is not None and (block_id == message or block_id.startswith(message + ":")):
+    if block_id == f"{ACTIONS_BLOCK}:message":
         return "message"
+    if block_id is not None and block_id.startswith(f"{ACTIONS_BLOCK}:digest:"):
+        return "digest"
     return "command"
 
 

@@ -207,7 +207,7 @@ def _alias_blocks(
     return [
         SectionBlock(text=MarkdownTextObject(text=f"{first}\n{' · '.join(details)}")),
         ActionsBlock(
-            block_id=f"{card_values.actions_block_id('message')}:{index}",
+            block_id=f"{card_values.actions_block_id('digest')}:{index}",
             elements=card_buttons(snapshot, line.alias, toggleable=True),
         ),
     ]
