@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
@@ -171,6 +171,12 @@ async def claim_due(db: Database, *, now: datetime, limit: int = 100) -> list[Cl
     """Claim the slots due at `now`: each at most once, whatever other workers do."""
 
     async def claim(session: AsyncSession) -> list[ClaimedSlot]:
+        if db.dialect == "sqlite":
+            # Take SQLite's write lock before reading: a transaction that reads first and
+            # writes after another worker's commit fails at once instead of waiting its turn.
+            await session.execute(
+                update(DigestSchedule).where(false()).values(id=DigestSchedule.id)
+            )
         query = (
             select(DigestSchedule)
             .where(DigestSchedule.next_run_at <= now, DigestSchedule.paused_reason.is_(None))

@@ -33,23 +33,30 @@ READ_CONCURRENCY = 8
 
 @dataclass
 class Round:
-    """The reads of one round of digests, shared so an application is read once however many
-    channels show it."""
+    """The reads of one round of digests, shared so an application is read (and its reading
+    kept) once however many channels show it."""
 
-    reads: dict[tuple[str, str], asyncio.Task[QuotaSnapshot]] = field(default_factory=dict)
+    reads: dict[tuple[str, str, str], asyncio.Task[QuotaSnapshot]] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_CONCURRENCY))
 
-    def read(
-        self, runtime: Runtime, token: str, application_id: str
+    def observe(
+        self, runtime: Runtime, team_id: str, token: str, application_id: str
     ) -> asyncio.Task[QuotaSnapshot]:
-        key = (token, application_id)
+        key = (team_id, token, application_id)
         if key not in self.reads:
-            self.reads[key] = asyncio.ensure_future(self._read(runtime, token, application_id))
+            self.reads[key] = asyncio.ensure_future(
+                self._observe(runtime, team_id, token, application_id)
+            )
         return self.reads[key]
 
-    async def _read(self, runtime: Runtime, token: str, application_id: str) -> QuotaSnapshot:
+    async def _observe(
+        self, runtime: Runtime, team_id: str, token: str, application_id: str
+    ) -> QuotaSnapshot:
         async with self.limit:
-            return await read_quota(runtime.acedata, token, application_id, deadline=READ_DEADLINE)
+            snapshot = await read_quota(
+                runtime.acedata, token, application_id, deadline=READ_DEADLINE
+            )
+        return await with_history(runtime.db, team_id, snapshot)
 
 
 async def compose(
@@ -77,13 +84,12 @@ async def compose(
         if token is None:
             return DigestLine(alias.name, alias.application_id, None, missing, None, None)
         try:
-            snapshot = await round_.read(runtime, token, alias.application_id)
+            snapshot = await round_.observe(runtime, team_id, token, alias.application_id)
         except AceDataError as exc:
             problem = blocks.upstream_problem(
                 exc, application_id=alias.application_id, alias=alias.name
             )
             return DigestLine(alias.name, alias.application_id, None, problem, None, None)
-        snapshot = await with_history(runtime.db, team_id, snapshot)
         change = None
         if since is not None:
             with_change = await _remaining_at(runtime, team_id, alias.application_id, since)

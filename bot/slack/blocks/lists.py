@@ -74,6 +74,9 @@ def help_blocks() -> Blocks:
         f"`{USAGE['token']}` — set the workspace's Ace Data Cloud platform token (admins)",
         f"`{USAGE['admins']}` — list, add or remove bot admins (changes: admins)",
         f"`{USAGE['audit']}` — the last 20 changes and fallback switches (admins)",
+        f"`{USAGE['digest']}` or `{USAGE['digest weekly']}` — a scheduled digest for this "
+        "channel, in its time zone (admins); `/quota digest` shows it, `now` sends one, `off` "
+        "stops it",
         f"`{USAGE['help']}` — this help",
     ]
     return blocks(
