@@ -64,8 +64,9 @@ class Settings(BaseSettings):
     fallback_lock_wait: float = Field(default=5.0, ge=0, le=60)
     # Socket Mode: the first wait before reconnecting after Slack could not be reached.
     socket_retry_seconds: float = Field(default=5.0, ge=0, le=300)
-    # How often the scheduler looks for due digests.
+    # How often the scheduler looks for due digests, and how often a watched alias is read.
     worker_poll_seconds: float = Field(default=15.0, gt=0, le=3600)
+    alert_check_seconds: float = Field(default=300.0, gt=0, le=86400)
     # Whether `serve` runs the scheduler too: auto = when the database is SQLite.
     scheduler_in_web: Literal["auto", "on", "off"] = "auto"
 

@@ -1,21 +1,29 @@
-"""The scheduler loop: due digests, and thinning the quota history. Run by `quota-bot worker`,
-or inside `quota-bot serve` when SCHEDULER_IN_WEB says so. Any number can run at once: every
-slot is claimed in the database before it is sent."""
+"""The scheduler loop: due digests, alert checks, and thinning the quota history. Run by
+`quota-bot worker`, or inside `quota-bot serve` when SCHEDULER_IN_WEB says so. Any number can
+run at once: every digest slot and alert check is claimed in the database first."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from .acedata import AceDataError
 from .db.database import DatabaseUnavailable
 from .db.models import utcnow
 from .runtime import Runtime
-from .services import digests, history
+from .services import alerts, aliases, digests, history
+from .services.alerting import Reading, decide
+from .services.errors import AliasNotFound, NoTokenConfigured
+from .services.workspaces import platform_token
 from .slack import blocks
+from .slack.blocks.alert import alert_message, recovered_message
 from .slack.digests import Round, compose, post
 
 logger = logging.getLogger(__name__)
@@ -34,6 +42,7 @@ async def run_scheduler(runtime: Runtime, *, stop: asyncio.Event) -> None:
         try:
             async with runtime.tracked():
                 await digest_round(runtime, client, now=now)
+                await alert_round(runtime, client, now=now)
                 if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
                     gone = await history.prune(runtime.db)
                     pruned_at = now
@@ -112,15 +121,100 @@ async def deliver_slot(
 
 
 async def _tell_who_set_it(client: AsyncWebClient, setup: digests.DigestSetup, error: str) -> None:
+    await _direct_message(
+        client,
+        setup.created_by,
+        blocks.digest_paused(setup.channel_id, setup.schedule.describe(), error),
+    )
+
+
+async def _direct_message(client: AsyncWebClient, user_id: str, text: str) -> None:
     try:
-        await client.chat_postMessage(
-            channel=setup.created_by,
-            text=blocks.digest_paused(setup.channel_id, setup.schedule.describe(), error),
-        )
+        await client.chat_postMessage(channel=user_id, text=text)
     except Exception as exc:
         logger.warning(
-            "Could not tell user=%s that the digest in %s is paused: %s",
-            setup.created_by,
-            setup.channel_id,
-            type(exc).__name__,
+            "Could not send a direct message to user=%s: %s", user_id, type(exc).__name__
         )
+
+
+async def alert_round(runtime: Runtime, client: AsyncWebClient, *, now: datetime) -> int:
+    """Check every alert due at `now`: one read per application and token, whatever the number
+    of channels watching it. How many were checked."""
+    every = timedelta(seconds=runtime.settings.alert_check_seconds)
+    watches = await alerts.claim_due(runtime.db, now=now, every=every)
+    if not watches:
+        return 0
+    round_ = Round()
+    tokens: dict[str, asyncio.Task[str]] = {}
+
+    def token_for(team_id: str) -> asyncio.Task[str]:
+        if team_id not in tokens:
+            tokens[team_id] = asyncio.ensure_future(
+                platform_token(runtime.db, team_id, runtime.fallback_token)
+            )
+        return tokens[team_id]
+
+    await asyncio.gather(
+        *(check_watch(runtime, client, watch, round_, token_for, now=now) for watch in watches)
+    )
+    return len(watches)
+
+
+async def check_watch(
+    runtime: Runtime,
+    client: AsyncWebClient,
+    watch: alerts.Watch,
+    round_: Round,
+    token_for: Callable[[str], Awaitable[str]],
+    *,
+    now: datetime,
+) -> None:
+    """Read the watched alias, decide, and tell the channel if it got worse (or came back).
+    A check that cannot read or post leaves the state as it was, to be tried next time."""
+    where = f"team={watch.team_id} channel={watch.channel_id} alias={watch.alias}"
+    try:
+        alias = await aliases.resolve(
+            runtime.db, team_id=watch.team_id, channel_id=watch.channel_id, name=watch.alias
+        )
+        snapshot = await round_.observe(
+            runtime, watch.team_id, await token_for(watch.team_id), alias.application_id
+        )
+    except (AliasNotFound, NoTokenConfigured, AceDataError, DatabaseUnavailable) as exc:
+        logger.warning("Alert check %s skipped: %s: %s", where, type(exc).__name__, exc)
+        return
+    app = snapshot.application
+    if not (app.remaining_amount.is_finite() and app.used_amount.is_finite()):
+        logger.warning("Alert check %s skipped: unreadable amounts", where)
+        return
+    reading = Reading(
+        app.remaining_amount,
+        app.used_amount,
+        snapshot.forecast.runs_out_at if snapshot.forecast else None,
+    )
+    decision = decide(watch.state, reading, watch.threshold, now)
+    message = None
+    if decision.post is not None:
+        message = alert_message(watch.alias, decision.post, snapshot, watch.threshold)
+    elif decision.recovered:
+        message = recovered_message(watch.alias, snapshot)
+    if message is not None:
+        try:
+            await client.chat_postMessage(
+                channel=watch.channel_id, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))[:64]
+            logger.warning("Alert %s not posted: Slack said %s", where, error)
+            if error in digests.CHANNEL_GONE:
+                await alerts.save_state(runtime.db, watch, watch.state, paused_reason=error)
+                await _direct_message(
+                    client,
+                    watch.created_by,
+                    blocks.alert_paused(watch.channel_id, watch.alias, error),
+                )
+            return
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning("Alert %s not posted: %s", where, type(exc).__name__)
+            return
+        logger.info("Alert %s: told the channel (%s)", where, decision.post or "recovered")
+    await alerts.save_state(runtime.db, watch, decision.state)

@@ -83,11 +83,6 @@ async def test_echoed_input_cannot_mention_everyone(bot: BotClient) -> None:
     assert "&lt;!here&gt;" in reply.text
 
 
-async def test_features_of_later_releases_say_so(bot: BotClient) -> None:
-    reply = await bot.quota("alert prod below 10%", user=ADMIN)
-    assert "`/quota alert` is not available yet" in reply.text
-
-
 async def test_empty_text_lists_aliases(bot: BotClient, acedata: respx.MockRouter) -> None:
     await set_platform_token(bot, acedata)
     mock_quota(acedata)

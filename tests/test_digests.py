@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import respx
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, event, func, insert, select, update
 
 from bot.db.models import AuditEvent, DigestDelivery, DigestSchedule
 from bot.services.digests import set_schedule
@@ -173,7 +173,10 @@ async def test_an_admin_sets_a_daily_digest_in_a_named_time_zone(
     after = datetime.now(UTC)
 
     [row] = schedule_rows(db)
-    expected = {next_local(time(9), "Asia/Shanghai", before), next_local(time(9), "Asia/Shanghai", after)}
+    expected = {
+        next_local(time(9), "Asia/Shanghai", before),
+        next_local(time(9), "Asia/Shanghai", after),
+    }
     assert row["next_run_at"] in expected
     first = row["next_run_at"]
     local = first.astimezone(ZoneInfo("Asia/Shanghai"))
@@ -219,7 +222,12 @@ async def test_without_a_zone_the_users_slack_zone_is_used_and_else_utc(
     # LISTED_ADMIN has no tz in Slack: UTC. Setting again replaces the channel's digest.
     reply = await set_via_command(bot, "digest weekly fri 18:15", user=LISTED_ADMIN)
     [row] = schedule_rows(db)
-    assert (row["kind"], row["zone"], row["weekday"], row["at_time"]) == ("weekly", "UTC", 4, "18:15")
+    assert (row["kind"], row["zone"], row["weekday"], row["at_time"]) == (
+        "weekly",
+        "UTC",
+        4,
+        "18:15",
+    )
     assert row["created_by"] == LISTED_ADMIN
     ran = row["next_run_at"]
     assert (ran.weekday(), ran.strftime("%H:%M")) == (4, "18:15")
@@ -411,15 +419,55 @@ async def test_a_due_digest_is_sent_exactly_once(linked: BotClient, db: Engine) 
     assert "— sent." in reply.text
 
 
+class ClaimsMeet:
+    """Holds every round that has just read the due schedules until `rounds` of them have, so
+    that their claims overlap for certain (not just when the timing happens to allow it)."""
+
+    def __init__(self, bot: BotClient, rounds: int = 2, patience: float = 3.0) -> None:
+        assert bot.runtime is not None
+        self.engine = bot.runtime.db.engine.sync_engine
+        self.rounds = rounds
+        self.patience = patience
+        self.arrived = 0
+        self.gave_up = 0  # rounds that waited in vain: the others were blocked elsewhere
+        self.all_here = asyncio.Event()
+
+    async def _meet(self, _driver_connection: Any) -> None:
+        self.arrived += 1
+        if self.arrived >= self.rounds:
+            self.all_here.set()
+        try:
+            await asyncio.wait_for(self.all_here.wait(), self.patience)
+        except TimeoutError:
+            self.gave_up += 1
+
+    def _after(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "FROM digest_schedules" in statement and "next_run_at <=" in statement:
+            conn.connection.dbapi_connection.run_async(self._meet)
+
+    def __enter__(self) -> ClaimsMeet:
+        event.listen(self.engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "after_cursor_execute", self._after)
+
+
 async def test_two_rounds_at_once_send_a_due_digest_once(linked: BotClient, db: Engine) -> None:
-    # On PostgreSQL the second round skips the row the first holds (FOR UPDATE SKIP LOCKED); on
+    # Both rounds read the due schedules before either claims. On PostgreSQL the second skips
+    # the row the first holds (FOR UPDATE SKIP LOCKED), so it neither waits nor claims; on
     # SQLite the unique (schedule, slot) delivery row decides.
     bot = linked
     due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
     now = due + timedelta(seconds=1)
 
-    claimed = await asyncio.gather(round_at(bot, now), round_at(bot, now))
+    with ClaimsMeet(bot) as meeting:
+        claimed = await asyncio.gather(round_at(bot, now), round_at(bot, now))
 
+    assert meeting.arrived == 2
+    # PostgreSQL: a plain FOR UPDATE would block the second round's read until the first
+    # committed, and the first would wait here in vain. SQLite: reads never block.
+    assert meeting.gave_up == 0
     assert sorted(claimed) == [0, 1]
     assert len(digest_posts(bot.slack, CHANNEL)) == 1
     assert [row["outcome"] for row in delivery_rows(db)] == ["sent"]

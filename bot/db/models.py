@@ -187,3 +187,31 @@ class DigestDelivery(Base):
     slack_error: Mapped[str | None] = mapped_column(String(64))
     message_ts: Mapped[str | None] = mapped_column(String(32))
     finished_at: Mapped[datetime | None]
+
+
+class QuotaAlert(Base):
+    """A channel's watch on one alias: its threshold, what the channel was last told, snoozes,
+    and when it is next checked."""
+
+    __tablename__ = "quota_alerts"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "alias", name="uq_quota_alerts_alias"),
+        Index("ix_quota_alerts_due", "next_check_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str] = mapped_column(String(32))
+    threshold_kind: Mapped[str] = mapped_column(String(8))
+    threshold: Mapped[str] = mapped_column(String(64))
+    said: Mapped[int] = mapped_column(Integer, default=0)
+    snoozed_until: Mapped[datetime | None]
+    snoozed_at: Mapped[int | None]
+    until_recovered: Mapped[bool] = mapped_column(default=False)
+    last_remaining: Mapped[str | None] = mapped_column(String(64))
+    next_check_at: Mapped[datetime]
+    last_checked_at: Mapped[datetime | None]
+    paused_reason: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,7 +10,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from ..runtime import Runtime
-from . import actions, blocks, commands, guards, views
+from . import actions, alert_actions, blocks, commands, guards, views
 from .identity import BotIdentity
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def create_app(runtime: Runtime, identity: BotIdentity) -> AsyncApp:
     guards.register(app, runtime)
     commands.register(app, runtime)
     actions.register(app, runtime)
+    alert_actions.register(app, runtime)
     views.register(app, runtime)
 
     @app.error

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import time
+from decimal import Decimal, InvalidOperation
 from functools import cache
 from zoneinfo import available_timezones
 
+from ..services.alerting import Threshold
 from ..services.aliases import (
     looks_like_application_id,
     normalize_alias,
@@ -33,6 +35,8 @@ _FORMS = {
     "digest weekly": "/quota digest weekly mon|tue|wed|thu|fri|sat|sun HH:MM [Area/City]",
     "digest off": "/quota digest off",
     "digest now": "/quota digest now",
+    "alert": "/quota alert <alias> below <amount>|<N>%",
+    "alert off": "/quota alert <alias> off",
     "help": "/quota help",
 }
 # The right forms, escaped for mrkdwn (where `<alias>` would otherwise be a link).
@@ -121,13 +125,24 @@ class DigestNow:
 
 
 @dataclass(frozen=True)
-class ShowHelp:
+class ListAlerts:
     pass
 
 
 @dataclass(frozen=True)
-class NotAvailableYet:
-    feature: str
+class SetAlert:
+    alias: str
+    threshold: Threshold
+
+
+@dataclass(frozen=True)
+class AlertOff:
+    alias: str
+
+
+@dataclass(frozen=True)
+class ShowHelp:
+    pass
 
 
 QuotaRequest = (
@@ -144,8 +159,10 @@ QuotaRequest = (
     | SetDigest
     | DigestOff
     | DigestNow
+    | ListAlerts
+    | SetAlert
+    | AlertOff
     | ShowHelp
-    | NotAvailableYet
 )
 
 
@@ -180,7 +197,7 @@ def parse(text: str) -> QuotaRequest:
         case "digest":
             return _digest(args)
         case "alert":
-            return NotAvailableYet(head)
+            return _alert(args)
     _no_more(args, "quota")
     if looks_like_application_id(words[0]):
         return ShowApplication(_application_id(words[0]))
@@ -326,3 +343,38 @@ def _zone_names() -> dict[str, str]:
 def time_zone(raw: str) -> str | None:
     """The IANA name `raw` stands for (any letter case), or None."""
     return _zone_names().get(raw.lower())
+
+
+_LARGEST_THRESHOLD = Decimal("1e15")
+
+
+def _alert(args: list[str]) -> ListAlerts | SetAlert | AlertOff:
+    if not args:
+        return ListAlerts()
+    alias = _alias(args[0], "alert")
+    rest = [arg.lower() for arg in args[1:]]
+    if rest == ["off"]:
+        return AlertOff(alias)
+    if len(rest) != 2 or rest[0] != "below":
+        raise UsageError(
+            "`alert` takes an alias, then `below` and an amount or a percentage, or `off`.",
+            USAGE["alert"],
+        )
+    return SetAlert(alias, _threshold(args[2]))
+
+
+def _threshold(raw: str) -> Threshold:
+    percent = raw.endswith("%")
+    try:
+        value = Decimal(raw.removesuffix("%").replace(",", ""))
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if percent and value.is_finite() and 0 < value < 100:
+        return Threshold("percent", value)
+    if not percent and value.is_finite() and 0 < value < _LARGEST_THRESHOLD:
+        return Threshold("amount", value)
+    raise UsageError(
+        f"`{quote_input(raw)}` is not a threshold: give an amount above 0 (such as 100) or a "
+        "percentage between 0 and 100 (such as 10%).",
+        USAGE["alert"],
+    )

@@ -78,13 +78,6 @@ def admin_check_failed(reason: str) -> str:
     )
 
 
-def not_available_yet(feature: str) -> str:
-    return (
-        f":construction: `/quota {feature}` is not available yet. Type `/quota help` for what "
-        "works today."
-    )
-
-
 def alias_not_found(name: str, workspace: bool | None, other_scope: bool) -> str:
     """`workspace` None: a lookup; True/False: an unlink aimed at that scope."""
     name = escape(name)
@@ -365,3 +358,11 @@ def digest_status(setup: DigestSetup, last: LastDelivery | None) -> str:
         late = ", late" if last.late else ""
         lines.append(f"Last: {slack_date(last.slot)} — {how}{late}{error}.")
     return "\n".join(lines)
+
+
+def alert_paused(channel_id: str, alias: str, error: str) -> str:
+    return (
+        f":pause_button: The alert on *{escape(alias)}* in <#{channel_id}> is paused: Slack said "
+        f"`{escape(error)}` when it tried to post. Invite the bot there and set the alert again "
+        "with `/quota alert …`."
+    )

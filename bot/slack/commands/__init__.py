@@ -21,14 +21,16 @@ from ..context import common_failure_text
 from ..envelope import SlashCommand
 from ..guards import ENVELOPE, REPLAY_UNCHECKED
 from ..parsing import (
+    AlertOff,
     ChangeAdmin,
     DigestNow,
     DigestOff,
     LinkAlias,
     ListAdmins,
+    ListAlerts,
     ListAliases,
-    NotAvailableYet,
     QuotaRequest,
+    SetAlert,
     SetDigest,
     SetToken,
     ShowAlias,
@@ -42,6 +44,7 @@ from ..parsing import (
 )
 from ..responder import ResponseUrl
 from .admins import change_admin, list_admins, open_token_modal, show_audit
+from .alerts import alert_off, list_alerts, set_alert
 from .aliases import link_alias, unlink_alias
 from .context import CommandContext
 from .digests import digest_now, digest_off, set_digest, show_digest
@@ -50,7 +53,7 @@ from .lookup import list_aliases, show_alias, show_application
 logger = logging.getLogger(__name__)
 
 # Requests that change state: refused when the replay check could not run.
-CHANGES = (LinkAlias, UnlinkAlias, ChangeAdmin, SetDigest, DigestOff)
+CHANGES = (LinkAlias, UnlinkAlias, ChangeAdmin, SetDigest, DigestOff, SetAlert, AlertOff)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -108,10 +111,6 @@ async def run_request(context: CommandContext, request: QuotaRequest) -> None:
         await context.say_privately(text)
 
 
-async def not_available_yet(context: CommandContext, request: NotAvailableYet) -> None:
-    await context.say_privately(blocks.not_available_yet(request.feature))
-
-
 HANDLERS: dict[type, Callable[[CommandContext, Any], Awaitable[None]]] = {
     ListAliases: list_aliases,
     ShowAlias: show_alias,
@@ -126,5 +125,7 @@ HANDLERS: dict[type, Callable[[CommandContext, Any], Awaitable[None]]] = {
     SetDigest: set_digest,
     DigestOff: digest_off,
     DigestNow: digest_now,
-    NotAvailableYet: not_available_yet,
+    ListAlerts: list_alerts,
+    SetAlert: set_alert,
+    AlertOff: alert_off,
 }

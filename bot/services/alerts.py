@@ -1,0 +1,218 @@
+"""Low-quota alerts: set, remove, list, snooze, and the checks the scheduler claims.
+
+A check is claimed by moving the alert's `next_check_at` on in the same transaction that reads
+it (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers never check one alert at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, false, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.database import Database
+from ..db.models import QuotaAlert
+from . import audit
+from .alerting import AlertState, Level, Threshold, snooze
+from .workspaces import ensure_workspace
+
+SNOOZE_CHOICES: dict[str, float | None] = {"1h": 1, "1d": 24, "recovered": None}
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One alert as the rest of the bot sees it."""
+
+    id: int
+    team_id: str
+    channel_id: str
+    alias: str
+    threshold: Threshold
+    state: AlertState
+    created_by: str
+    last_checked_at: datetime | None
+
+
+def _watch(row: QuotaAlert) -> Watch:
+    return Watch(
+        id=row.id,
+        team_id=row.team_id,
+        channel_id=row.channel_id,
+        alias=row.alias,
+        threshold=Threshold(row.threshold_kind, Decimal(row.threshold)),  # type: ignore[arg-type]
+        state=AlertState(
+            said=Level(row.said),
+            snoozed_until=row.snoozed_until,
+            snoozed_at=None if row.snoozed_at is None else Level(row.snoozed_at),
+            until_recovered=row.until_recovered,
+            last_remaining=None if row.last_remaining is None else Decimal(row.last_remaining),
+        ),
+        created_by=row.created_by,
+        last_checked_at=row.last_checked_at,
+    )
+
+
+def _state_values(state: AlertState) -> dict[str, object]:
+    return {
+        "said": int(state.said),
+        "snoozed_until": state.snoozed_until,
+        "snoozed_at": None if state.snoozed_at is None else int(state.snoozed_at),
+        "until_recovered": state.until_recovered,
+        "last_remaining": None if state.last_remaining is None else str(state.last_remaining),
+    }
+
+
+async def set_alert(
+    db: Database,
+    *,
+    team_id: str,
+    channel_id: str,
+    alias: str,
+    threshold: Threshold,
+    now: datetime,
+    user_id: str,
+) -> None:
+    """Watch `alias` in the channel (audited); a new threshold starts the alert afresh."""
+    values = {
+        "threshold_kind": threshold.kind,
+        "threshold": str(threshold.value),
+        "next_check_at": now,
+        "paused_reason": None,
+        "created_by": user_id,
+        **_state_values(AlertState()),
+    }
+
+    async def save(session: AsyncSession) -> None:
+        await ensure_workspace(session, db, team_id)
+        await session.execute(
+            db.insert()(QuotaAlert)
+            .values(team_id=team_id, channel_id=channel_id, alias=alias, created_at=now, **values)
+            .on_conflict_do_update(index_elements=["team_id", "channel_id", "alias"], set_=values)
+        )
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            action="alert_set",
+            outcome="changed",
+            alias=alias,
+            after=f"{threshold.value}{'%' if threshold.kind == 'percent' else ''}",
+            detail=f"channel {channel_id}",
+        )
+
+    await db.run(save, changes=True)
+
+
+async def remove_alert(
+    db: Database, *, team_id: str, channel_id: str, alias: str, user_id: str
+) -> bool:
+    """Stop watching `alias` in the channel (audited); False if it was not watched."""
+
+    async def remove(session: AsyncSession) -> bool:
+        removed = await session.scalar(
+            delete(QuotaAlert)
+            .where(
+                QuotaAlert.team_id == team_id,
+                QuotaAlert.channel_id == channel_id,
+                QuotaAlert.alias == alias,
+            )
+            .returning(QuotaAlert.id)
+        )
+        if removed is None:
+            return False
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=user_id,
+            action="alert_off",
+            outcome="changed",
+            alias=alias,
+            detail=f"channel {channel_id}",
+        )
+        return True
+
+    return await db.run(remove, changes=True)
+
+
+async def channel_alerts(db: Database, *, team_id: str, channel_id: str) -> list[Watch]:
+    query = (
+        select(QuotaAlert)
+        .where(QuotaAlert.team_id == team_id, QuotaAlert.channel_id == channel_id)
+        .order_by(QuotaAlert.alias)
+    )
+
+    async def read(session: AsyncSession) -> list[Watch]:
+        return [_watch(row) for row in (await session.scalars(query)).all()]
+
+    return await db.run(read)
+
+
+async def claim_due(
+    db: Database, *, now: datetime, every: timedelta, limit: int = 500
+) -> list[Watch]:
+    """The alerts due for a check at `now`, each moved on by `every` so no one else takes it."""
+
+    async def claim(session: AsyncSession) -> list[Watch]:
+        if db.dialect == "sqlite":
+            # Write lock first, as in digests.claim_due.
+            await session.execute(update(QuotaAlert).where(false()).values(id=QuotaAlert.id))
+        query = (
+            select(QuotaAlert)
+            .where(QuotaAlert.next_check_at <= now, QuotaAlert.paused_reason.is_(None))
+            .order_by(QuotaAlert.next_check_at)
+            .limit(limit)
+        )
+        if db.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows = (await session.scalars(query)).all()
+        for row in rows:
+            row.next_check_at = now + every
+            row.last_checked_at = now
+        return [_watch(row) for row in rows]
+
+    return await db.run(claim)
+
+
+async def save_state(
+    db: Database, watch: Watch, state: AlertState, *, paused_reason: str | None = None
+) -> None:
+    """What the channel was told, after a check."""
+    statement = (
+        update(QuotaAlert)
+        .where(QuotaAlert.id == watch.id)
+        .values(paused_reason=paused_reason, **_state_values(state))
+    )
+
+    async def write(session: AsyncSession) -> None:
+        await session.execute(statement)
+
+    await db.run(write)
+
+
+async def snooze_alert(
+    db: Database, *, team_id: str, channel_id: str, alias: str, choice: str, now: datetime
+) -> Watch | None:
+    """Snooze the channel's alert on `alias` (`SNOOZE_CHOICES`); None if there is none."""
+
+    async def write(session: AsyncSession) -> Watch | None:
+        row = await session.scalar(
+            select(QuotaAlert)
+            .where(
+                QuotaAlert.team_id == team_id,
+                QuotaAlert.channel_id == channel_id,
+                QuotaAlert.alias == alias,
+            )
+            .with_for_update()
+        )
+        if row is None:
+            return None
+        quiet = snooze(_watch(row).state, now=now, hours=SNOOZE_CHOICES[choice])
+        for name, value in _state_values(quiet).items():
+            setattr(row, name, value)
+        await session.flush()
+        return _watch(row)
+
+    return await db.run(write, changes=True)

@@ -1,0 +1,93 @@
+"""The Snooze buttons on alert messages. Anyone in the channel may snooze its alert; getting
+worse than the snoozed level still alerts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from ..db.models import utcnow
+from ..runtime import Runtime
+from ..services.alerts import SNOOZE_CHOICES, snooze_alert
+from ..services.aliases import normalize_alias
+from ..services.errors import ServiceError
+from . import blocks
+from .blocks.alert import SNOOZE_ACTION
+from .context import InteractionContext, common_failure_text
+from .envelope import ButtonPress
+from .guards import ENVELOPE
+from .responder import ResponseUrl
+from .text import escape
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    @app.action(re.compile(rf"^{SNOOZE_ACTION}:\w+$"))
+    async def snooze(ack: AsyncAck, context: AsyncBoltContext) -> None:
+        await ack()
+        press: ButtonPress = context[ENVELOPE]
+        if not press.channel_id:
+            return
+        interaction = InteractionContext(
+            runtime=runtime,
+            client=context.client,
+            response_url=ResponseUrl.of(runtime, press.response_url),
+            team_id=press.team.id,
+            user_id=press.user.id,
+            channel_id=press.channel_id,
+        )
+        async with runtime.tracked():
+            await _snooze(interaction, press.action.value)
+
+
+async def _snooze(context: InteractionContext, value: str | None) -> None:
+    try:
+        alias, choice = _read(value)
+    except (ValueError, ServiceError):
+        logger.warning("Unreadable snooze button %s", context.log_context())
+        await _tell(context, blocks.INVALID_BUTTON)
+        return
+    try:
+        watch = await snooze_alert(
+            context.runtime.db,
+            team_id=context.team_id,
+            channel_id=context.channel_id,
+            alias=alias,
+            choice=choice,
+            now=utcnow(),
+        )
+    except Exception as exc:
+        text = common_failure_text(exc)
+        if text is None:
+            logger.exception("Snooze failed %s", context.log_context())
+            text = blocks.INTERNAL_ERROR
+        await _tell(context, text)
+        return
+    name = f"*{escape(alias)}*"
+    if watch is None:
+        await _tell(context, f":mag: There is no alert on {name} in this channel any more.")
+        return
+    how = {"1h": "for an hour", "1d": "for a day", "recovered": "until it recovers"}[choice]
+    await _tell(
+        context,
+        f":zzz: <@{context.user_id}> snoozed the alert on {name} {how}. If it gets worse "
+        "(runs out), the channel is still told.",
+    )
+
+
+def _read(value: str | None) -> tuple[str, str]:
+    data = json.loads(value or "")
+    if not isinstance(data, dict) or data.get("snooze") not in SNOOZE_CHOICES:
+        raise ValueError("not a snooze button")
+    return normalize_alias(str(data.get("alias"))), str(data["snooze"])
+
+
+async def _tell(context: InteractionContext, text: str) -> None:
+    await context.respond(
+        {"response_type": "ephemeral", "text": text, "replace_original": False},
+        what="a snooze reply",
+    )

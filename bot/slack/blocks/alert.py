@@ -1,0 +1,148 @@
+"""Alert messages: what changed, what it means for calls, and Snooze buttons."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from ...services.alerting import Level, Threshold
+from ...services.alerts import Watch
+from ...services.quota import QuotaSnapshot
+from ..text import escape
+from .card import card_buttons
+from .forecast import forecast_text
+from .format import Blocks, amount, blocks, percent, quantity, slack_date, title, unit
+
+SNOOZE_ACTION = "quota_alert_snooze"
+ALERT_BLOCK = "quota_alert_actions"
+_SNOOZES = (("1h", "Snooze 1 h"), ("1d", "Snooze 1 day"), ("recovered", "Snooze until recovered"))
+_UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    text: str
+    blocks: Blocks
+
+
+def threshold_text(threshold: Threshold, unit_text: str = "Credits") -> str:
+    if threshold.kind == "percent":
+        return f"{percent(threshold.value)} left"
+    return f"{amount(threshold.value)} {unit_text}"
+
+
+def alert_message(
+    alias: str, level: Level, snapshot: QuotaSnapshot, threshold: Threshold
+) -> AlertMessage:
+    """The post for an alert that got worse: `level` is what the quota is now."""
+    app = snapshot.application
+    name = f"*{escape(alias)}*"
+    service = escape(title(app))
+    fallback_on = bool(app.allow_consume_global)
+    match level:
+        case Level.EXHAUSTED if fallback_on:
+            headline = (
+                f":rotating_light: {name} ({service}) has used up its own quota. Calls are now "
+                "paid from the global balance."
+            )
+        case Level.EXHAUSTED:
+            headline = (
+                f"<!here> :rotating_light: {name} ({service}) has used up its quota and global "
+                "fallback is OFF: calls now fail."
+            )
+        case Level.LOW:
+            headline = (
+                f":warning: {name} ({service}) is below its alert threshold "
+                f"({threshold_text(threshold, unit(app))}): {quantity(app)} left."
+            )
+        case _:
+            headline = f":hourglass: {name} ({service}) is on course to run out within a day."
+    details = [f"Remaining {quantity(app)} · {percent(snapshot.percent_left)} left"]
+    if snapshot.forecast is not None:
+        details.append(
+            forecast_text(
+                snapshot.forecast,
+                unit=unit(app),
+                now=snapshot.as_of,
+                zone=_UTC,
+                fallback_on=fallback_on,
+            )
+        )
+    if snapshot.global_balance is not None:
+        details.append(f"global balance {quantity(snapshot.global_balance)}")
+    buttons = [_snooze_button(alias, choice, label) for choice, label in _SNOOZES]
+    if level == Level.EXHAUSTED and not fallback_on:
+        # The card's own switch (same handler, same checks), first.
+        buttons = [*card_buttons(snapshot, alias, toggleable=True)[:1], *buttons]
+    return AlertMessage(
+        text=_plain(headline),
+        blocks=blocks(
+            SectionBlock(text=MarkdownTextObject(text=headline)),
+            ContextBlock(
+                elements=[
+                    MarkdownTextObject(
+                        text=" · ".join(details) + f" · as of {slack_date(snapshot.as_of)}"
+                    )
+                ]
+            ),
+            ActionsBlock(block_id=f"{ALERT_BLOCK}:message", elements=buttons),
+        ),
+    )
+
+
+def recovered_message(alias: str, snapshot: QuotaSnapshot) -> AlertMessage:
+    app = snapshot.application
+    text = (
+        f":white_check_mark: *{escape(alias)}* is back: {quantity(app)} left. The alert is "
+        "armed again."
+    )
+    return AlertMessage(
+        text=_plain(text), blocks=blocks(SectionBlock(text=MarkdownTextObject(text=text)))
+    )
+
+
+def _snooze_button(alias: str, choice: str, label: str) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=label),
+        action_id=f"{SNOOZE_ACTION}:{choice}",
+        value=json.dumps({"alias": alias, "snooze": choice}, separators=(",", ":")),
+    )
+
+
+def _plain(text: str) -> str:
+    return text.replace("*", "")
+
+
+def alert_list(watches: Sequence[Watch], now: datetime) -> str:
+    """This channel's alerts and their states, for `/quota alert`."""
+    if not watches:
+        return (
+            ":bell: No alerts in this channel. An admin can add one with "
+            "`/quota alert prod below 100` or `/quota alert prod below 10%`."
+        )
+    lines = [f":bell: *Alerts here* ({len(watches)})"]
+    for watch in watches:
+        state = watch.state.said.name.lower()
+        snooze = ""
+        if watch.state.until_recovered:
+            snooze = " · snoozed until recovered"
+        elif watch.state.snoozed_until is not None and watch.state.snoozed_until > now:
+            snooze = f" · snoozed until {slack_date(watch.state.snoozed_until.astimezone(UTC))}"
+        checked = f" · checked {slack_date(watch.last_checked_at)}" if watch.last_checked_at else ""
+        lines.append(
+            f"• *{escape(watch.alias)}* below {threshold_text(watch.threshold)}: {state}"
+            f"{snooze}{checked}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,81 @@
+"""`/quota alert`: watch an alias in this channel, stop watching it, or list what is watched."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
+from ...db.models import utcnow
+from ...services import alerts, aliases
+from .. import blocks
+from ..blocks.alert import alert_list, threshold_text
+from ..parsing import AlertOff, ListAlerts, SetAlert
+from ..text import escape
+from .context import CommandContext
+
+logger = logging.getLogger(__name__)
+
+
+async def list_alerts(context: CommandContext, _: ListAlerts) -> None:
+    watches = await alerts.channel_alerts(
+        context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
+    )
+    await context.say_privately(alert_list(watches, utcnow()))
+
+
+async def set_alert(context: CommandContext, request: SetAlert) -> None:
+    await context.require_admin("set alerts")
+    # The alias must be one this channel can see; the check follows it if it is re-linked.
+    await aliases.resolve(
+        context.runtime.db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        name=request.alias,
+    )
+    below = threshold_text(request.threshold)
+    # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
+    try:
+        await context.client.chat_postMessage(
+            channel=context.channel_id,
+            text=f":bell: This channel will be told when *{escape(request.alias)}* drops below "
+            f"{below}, runs out within a day, or runs out.",
+        )
+    except SlackApiError as exc:
+        await context.say_privately(blocks.digest_cannot_post(str(exc.response.get("error"))))
+        return
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        await context.say_privately(blocks.digest_cannot_post(type(exc).__name__))
+        return
+    await alerts.set_alert(
+        context.runtime.db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        alias=request.alias,
+        threshold=request.threshold,
+        now=utcnow(),
+        user_id=context.user_id,
+    )
+    await context.say_privately(
+        f":bell: Alert set: *{escape(request.alias)}* below {below}. It is checked every "
+        f"{context.runtime.settings.alert_check_seconds:g} s; `/quota alert` lists this "
+        "channel's alerts."
+    )
+
+
+async def alert_off(context: CommandContext, request: AlertOff) -> None:
+    await context.require_admin("remove alerts")
+    removed = await alerts.remove_alert(
+        context.runtime.db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        alias=request.alias,
+        user_id=context.user_id,
+    )
+    name = escape(request.alias)
+    await context.say_privately(
+        f":no_bell: The alert on *{name}* in this channel is off."
+        if removed
+        else f":mag: There is no alert on *{name}* in this channel; nothing was changed."
+    )
