@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import respx
 from sqlalchemy import Engine, event, func, insert, select, update
 
-from bot.db.models import AuditEvent, DigestDelivery, DigestSchedule
+from bot.db.models import AuditEvent, DigestDelivery, DigestSchedule, Observation
 from bot.services.digests import set_schedule
 from bot.services.schedules import Schedule
 from bot.slack.card_values import REFRESH_ACTION
@@ -126,6 +126,13 @@ def upstream_reads(acedata: respx.MockRouter, app_id: str) -> int:
         for request, _ in acedata.calls
         if request.method == "GET" and request.url.path.endswith(f"/applications/{app_id}")
     )
+
+
+def observations(db: Engine, app_id: str) -> int:
+    with db.connect() as connection:
+        return connection.scalar(
+            select(func.count()).where(Observation.__table__.c.application_id == app_id)
+        )
 
 
 async def round_at(bot: BotClient, now: datetime) -> int:
@@ -420,16 +427,16 @@ async def test_a_due_digest_is_sent_exactly_once(linked: BotClient, db: Engine) 
 
 
 class ClaimsMeet:
-    """Holds every round that has just read the due schedules until `rounds` of them have, so
-    that their claims overlap for certain (not just when the timing happens to allow it)."""
+    """Holds each round that has just read the due schedules until `rounds` of them have (or
+    `patience` runs out), so that their claims overlap for certain rather than by luck."""
 
-    def __init__(self, bot: BotClient, rounds: int = 2, patience: float = 3.0) -> None:
+    def __init__(self, bot: BotClient, rounds: int, patience: float) -> None:
         assert bot.runtime is not None
         self.engine = bot.runtime.db.engine.sync_engine
         self.rounds = rounds
         self.patience = patience
         self.arrived = 0
-        self.gave_up = 0  # rounds that waited in vain: the others were blocked elsewhere
+        self.gave_up = 0  # rounds that waited in vain: the others were held up elsewhere
         self.all_here = asyncio.Event()
 
     async def _meet(self, _driver_connection: Any) -> None:
@@ -454,23 +461,26 @@ class ClaimsMeet:
 
 
 async def test_two_rounds_at_once_send_a_due_digest_once(linked: BotClient, db: Engine) -> None:
-    # Both rounds read the due schedules before either claims. On PostgreSQL the second skips
-    # the row the first holds (FOR UPDATE SKIP LOCKED), so it neither waits nor claims; on
-    # SQLite the unique (schedule, slot) delivery row decides.
     bot = linked
+    assert bot.runtime is not None
+    postgres = bot.runtime.db.dialect == "postgresql"
     due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
     now = due + timedelta(seconds=1)
 
-    with ClaimsMeet(bot) as meeting:
+    # PostgreSQL: both rounds read the due schedules before either commits; the second skips
+    # the row the first has locked. SQLite: a claim takes the write lock before reading, so the
+    # second round waits for the first and then finds nothing due (held only briefly here).
+    with ClaimsMeet(bot, rounds=2, patience=3.0 if postgres else 0.2) as meeting:
         claimed = await asyncio.gather(round_at(bot, now), round_at(bot, now))
 
-    assert meeting.arrived == 2
-    # PostgreSQL: a plain FOR UPDATE would block the second round's read until the first
-    # committed, and the first would wait here in vain. SQLite: reads never block.
-    assert meeting.gave_up == 0
     assert sorted(claimed) == [0, 1]
     assert len(digest_posts(bot.slack, CHANNEL)) == 1
     assert [row["outcome"] for row in delivery_rows(db)] == ["sent"]
+    assert meeting.arrived == 2
+    if postgres:
+        # PostgreSQL only: FOR UPDATE SKIP LOCKED. A plain FOR UPDATE would have blocked the
+        # second round's read until the first committed, and the first waited here in vain.
+        assert meeting.gave_up == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -616,6 +626,7 @@ async def test_a_hundred_channels_showing_one_application_cost_one_read(
     [due] = dues
     bot.slack.calls.clear()
     reads_before = upstream_reads(acedata, APP_ID)
+    observed_before = observations(db, APP_ID)
 
     assert await round_at(bot, due + timedelta(seconds=1)) == 100
 
@@ -623,6 +634,8 @@ async def test_a_hundred_channels_showing_one_application_cost_one_read(
     assert sorted(call.data["channel"] for call in posted) == channels
     assert all("*prod*" in "\n".join(texts(blocks_of(call))) for call in posted)
     assert upstream_reads(acedata, APP_ID) - reads_before == 1
+    # The one reading is kept once in the history, not once per channel.
+    assert observations(db, APP_ID) - observed_before == 1
     with db.connect() as connection:
         sent = connection.scalar(
             select(func.count()).where(DigestDelivery.__table__.c.outcome == "sent")

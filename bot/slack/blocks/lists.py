@@ -77,6 +77,8 @@ def help_blocks() -> Blocks:
         f"`{USAGE['digest']}` or `{USAGE['digest weekly']}` — a scheduled digest for this "
         "channel, in its time zone (admins); `/quota digest` shows it, `now` sends one, `off` "
         "stops it",
+        f"`{USAGE['alert']}` — tell this channel before the alias runs out (admins); "
+        "`/quota alert` lists them, `/quota alert &lt;alias&gt; off` removes one",
         f"`{USAGE['help']}` — this help",
     ]
     return blocks(
