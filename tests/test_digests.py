@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,10 +14,10 @@ from zoneinfo import ZoneInfo
 import respx
 from sqlalchemy import Engine, event, func, insert, select, update
 
-from bot.db.models import AuditEvent, DigestDelivery, DigestSchedule, Observation
+from bot.db.models import Alias, AuditEvent, DigestDelivery, DigestSchedule, Observation
 from bot.services.digests import set_schedule
 from bot.services.schedules import Schedule
-from bot.slack.card_values import REFRESH_ACTION
+from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
 from bot.worker import digest_round
 
 from .client import (
@@ -28,6 +29,7 @@ from .client import (
     OTHER_APP_ID,
     OTHER_CHANNEL,
     BotClient,
+    FakeApplication,
     button_labels,
     mock_quota,
     table_rows,
@@ -107,9 +109,9 @@ def digest_posts(slack: SlackServer, channel: str | None = None) -> list[Call]:
     ]
 
 
-def fail_posts_in(slack: SlackServer, channel: str, error: str) -> None:
+def fail_posts_in(slack: SlackServer, channel: str, error: str) -> Callable[[], None]:
     """chat.postMessage into `channel` (only) fails with `error`; every other call is answered
-    as before. Undo with `slack.__dict__.pop("_answer")`."""
+    as before. Returns what undoes it."""
     answer = slack._answer
 
     def answer_or_fail(method: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +120,7 @@ def fail_posts_in(slack: SlackServer, channel: str, error: str) -> None:
         return answer(method, data)
 
     slack._answer = answer_or_fail  # type: ignore[method-assign]
+    return lambda: vars(slack).pop("_answer")
 
 
 def upstream_reads(acedata: respx.MockRouter, app_id: str) -> int:
@@ -377,6 +380,65 @@ async def test_digest_now_posts_the_digest_with_the_cards_buttons(
     assert delivery_rows(db) == []
 
 
+async def test_a_digest_too_big_for_one_message_continues_in_its_thread(
+    linked: BotClient, db: Engine
+) -> None:
+    bot = linked
+    names = [f"svc-{n:02d}" for n in range(60)]
+    with db.begin() as connection:
+        connection.execute(
+            insert(Alias.__table__),
+            [
+                {
+                    "team_id": TEAM_ID,
+                    "channel_id": CHANNEL,
+                    "name": name,
+                    "application_id": APP_ID,
+                    "created_by": ADMIN,
+                    "created_at": datetime.now(UTC),
+                }
+                for name in names
+            ],
+        )
+    await bot.quota("digest now", user=ADMIN, expect_reply=False)
+    await bot.slack.wait_for_call("chat.postMessage")
+    await bot.settle()
+
+    first, *replies = digest_posts(bot.slack)
+    assert replies
+    assert first.data["channel"] == CHANNEL
+    assert "thread_ts" not in first.data
+    assert all(r.data["thread_ts"] == POSTED_TS for r in replies)
+    assert all(r.data["channel"] == CHANNEL for r in replies)
+    everything = [blocks_of(call) for call in (first, *replies)]
+    assert all(len(blocks) <= 50 for blocks in everything)
+    shown = "\n".join(t for blocks in everything for t in texts(blocks))
+    assert "61 aliases · 0 low · 0 exhausted" in shown
+    assert "continued in the thread" in shown
+    sections = [
+        block["text"]["text"]
+        for blocks in everything
+        for block in blocks
+        if block["type"] == "section"
+    ]
+    for name in [*names, "prod"]:
+        assert sum(f"*{name}*" in section for section in sections) == 1, name
+
+
+async def test_digest_now_in_a_channel_the_bot_is_not_in_says_how_to_invite_it(
+    linked: BotClient, db: Engine
+) -> None:
+    bot = linked
+    bot.slack.failures["chat.postMessage"] = "not_in_channel"
+    reply = await bot.quota("digest now", user=ADMIN)
+    assert reply is not None
+    await bot.settle()
+    assert reply.response_type == "ephemeral"
+    assert "Slack said `not_in_channel`" in reply.text
+    assert "/invite @Quota Bot" in reply.text
+    assert delivery_rows(db) == []
+
+
 async def test_a_member_cannot_send_a_digest_now(linked: BotClient) -> None:
     bot = linked
     reply = await bot.quota("digest now", user=MEMBER)
@@ -424,6 +486,23 @@ async def test_a_due_digest_is_sent_exactly_once(linked: BotClient, db: Engine) 
     assert reply is not None
     assert f"Last: <!date^{int(due.timestamp())}^" in reply.text
     assert "— sent." in reply.text
+
+
+async def test_the_next_digest_says_what_changed_since_the_last_one(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    bot = linked
+    due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
+    await round_at(bot, due + timedelta(seconds=1))
+    first = "\n".join(texts(blocks_of(digest_posts(bot.slack)[0])))
+    assert "since the last digest" not in first
+
+    mock_quota(acedata, APP_ID, title="Midjourney", remaining=400, used=115)
+    await round_at(bot, due + timedelta(days=1, seconds=1))
+    [_, second] = digest_posts(bot.slack)
+    shown = "\n".join(texts(blocks_of(second)))
+    assert "remaining 400.00 Credits" in shown
+    assert "-93.22 since the last digest" in shown
 
 
 class ClaimsMeet:
@@ -515,7 +594,7 @@ async def test_after_three_days_down_one_late_digest_is_sent(linked: BotClient, 
 
 
 async def test_a_channel_gone_pauses_its_digest_tells_the_admin_and_spares_the_others(
-    linked: BotClient, acedata: respx.MockRouter, db: Engine
+    linked: BotClient, db: Engine
 ) -> None:
     bot = linked
     await bot.quota(f"link suno {OTHER_APP_ID}", user=ADMIN, channel=OTHER_CHANNEL)
@@ -523,7 +602,7 @@ async def test_a_channel_gone_pauses_its_digest_tells_the_admin_and_spares_the_o
     due = await schedule_directly(bot, CHANNEL, now=now, user=ADMIN)
     assert await schedule_directly(bot, OTHER_CHANNEL, now=now, user=LISTED_ADMIN) == due
     bot.slack.calls.clear()
-    fail_posts_in(bot.slack, CHANNEL, "channel_not_found")
+    restore = fail_posts_in(bot.slack, CHANNEL, "channel_not_found")
 
     assert await round_at(bot, due + timedelta(seconds=1)) == 2
 
@@ -544,15 +623,37 @@ async def test_a_channel_gone_pauses_its_digest_tells_the_admin_and_spares_the_o
     assert reply is not None
     assert "Paused: Slack said `channel_not_found`" in reply.text
     assert "Last:" in reply.text
-    assert "failed (Slack said `channel_not_found`)" in reply.text
+    assert "not sent (Slack said `channel_not_found`)" in reply.text
 
     # Even once the channel would take it again, a paused digest is not sent.
-    bot.slack.__dict__.pop("_answer")
+    restore()
     bot.slack.calls.clear()
     assert await round_at(bot, due + timedelta(days=1, seconds=1)) == 1
     assert [call.data["channel"] for call in bot.slack.calls_to("chat.postMessage")] == [
         OTHER_CHANNEL
     ]
+
+
+async def test_setting_a_paused_digest_again_resumes_it(linked: BotClient, db: Engine) -> None:
+    bot = linked
+    due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
+    restore = fail_posts_in(bot.slack, CHANNEL, "not_in_channel")
+    await round_at(bot, due + timedelta(seconds=1))
+    assert schedule_rows(db)[0]["paused_reason"] == "not_in_channel"
+
+    # The bot is invited back and an admin sets the digest again (an hour after the failed
+    # slot: the test's clock, not the real one, which has not got there yet).
+    restore()
+    await schedule_directly(bot, CHANNEL, now=due + timedelta(hours=1))
+    [row] = schedule_rows(db)
+    assert (row["paused_reason"], row["next_run_at"]) == (None, due + timedelta(days=1))
+    bot.slack.calls.clear()
+    assert await round_at(bot, row["next_run_at"] + timedelta(seconds=1)) == 1
+    assert len(digest_posts(bot.slack, CHANNEL)) == 1
+    reply = await bot.quota("digest", user=MEMBER)
+    assert reply is not None
+    assert "Paused" not in reply.text
+    assert "— sent." in reply.text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,6 +698,24 @@ async def test_a_claim_abandoned_by_a_crashed_worker_is_sent_once(
     assert posted.data["channel"] == CHANNEL
     [delivery] = delivery_rows(db)
     assert (delivery["slot"], delivery["outcome"], delivery["attempts"]) == (slot, "sent", 2)
+
+
+async def test_a_reclaimed_slot_sent_late_is_recorded_as_late(
+    linked: BotClient, db: Engine
+) -> None:
+    # The digest that goes out says "Sent late"; the record `/quota digest` reads should agree.
+    bot = linked
+    slot = await abandoned_claim(bot, db, attempts=1)
+
+    assert await round_at(bot, slot + timedelta(minutes=30)) == 1
+    [posted] = digest_posts(bot.slack)
+    shown = "\n".join(texts(blocks_of(posted)))
+    assert f"Sent late: this was due <!date^{int(slot.timestamp())}^" in shown
+    reply = await bot.quota("digest", user=MEMBER)
+    assert reply is not None
+    assert "— sent, late." in reply.text
+    [delivery] = delivery_rows(db)
+    assert delivery["late"] is True
 
 
 async def test_a_claim_abandoned_twice_is_not_tried_again(linked: BotClient, db: Engine) -> None:
@@ -648,7 +767,7 @@ async def test_a_hundred_channels_showing_one_application_cost_one_read(
 
 
 async def test_refresh_on_a_digest_updates_the_whole_digest_in_place(
-    linked: BotClient, acedata: respx.MockRouter, db: Engine
+    linked: BotClient, acedata: respx.MockRouter
 ) -> None:
     bot = linked
     due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
@@ -675,3 +794,35 @@ async def test_refresh_on_a_digest_updates_the_whole_digest_in_place(
     assert bot.slack.responses.get(key, []) == []
     assert len(bot.slack.calls_to("chat.update")) == 1
     assert len(digest_posts(bot.slack)) == 1
+
+
+async def test_switching_the_fallback_on_a_digest_updates_the_digest_and_notes_it_in_its_thread(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    bot = linked
+    fake = FakeApplication(acedata)
+    due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
+    await round_at(bot, due + timedelta(seconds=1))
+    [posted] = digest_posts(bot.slack)
+    digest = {"blocks": blocks_of(posted), "text": posted.data.get("text")}
+    assert "global fallback OFF" in "\n".join(texts(digest["blocks"]))
+
+    key = await bot.press(digest, TOGGLE_ACTION, user=ADMIN, message_ts=POSTED_TS)
+    updated = await bot.slack.wait_for_call("chat.update")
+    await bot.settle()
+
+    assert fake.posts == [{"allow_consume_global": True}]
+    assert (updated.data["channel"], updated.data["ts"]) == (CHANNEL, POSTED_TS)
+    blocks = blocks_of(updated)
+    assert blocks[0]["text"]["text"] == "Daily digest at 09:00 UTC"
+    shown = "\n".join(texts(blocks))
+    assert "global fallback ON" in shown
+    assert "Disable global fallback" in button_labels(blocks)
+    [note] = [
+        call
+        for call in bot.slack.calls_to("chat.postMessage")
+        if call.data.get("thread_ts") == POSTED_TS
+    ]
+    assert note.data["channel"] == CHANNEL
+    assert f"<@{ADMIN}> enabled global fallback for *prod*" in note.data["text"]
+    assert bot.slack.responses.get(key, []) == []

@@ -214,26 +214,25 @@ async def claim_due(db: Database, *, now: datetime, limit: int = 100) -> list[Cl
 
 
 async def _reclaim_abandoned(session: AsyncSession, now: datetime) -> list[ClaimedSlot]:
-    """Claims whose worker died before finishing: tried once more."""
+    """Claims whose worker died before finishing: tried once more, then recorded as not sent."""
     rows = (
         await session.execute(
             select(DigestDelivery, DigestSchedule)
             .join(DigestSchedule, DigestSchedule.id == DigestDelivery.schedule_id)
-            .where(
-                DigestDelivery.outcome == "claimed",
-                DigestDelivery.lease_until < now,
-                DigestDelivery.attempts < MAX_ATTEMPTS,
-            )
+            .where(DigestDelivery.outcome == "claimed", DigestDelivery.lease_until < now)
             .with_for_update(of=DigestDelivery, skip_locked=True)
         )
     ).all()
-    for delivery, _ in rows:
+    retried = []
+    for delivery, schedule in rows:
+        if delivery.attempts >= MAX_ATTEMPTS:
+            delivery.outcome, delivery.slack_error, delivery.finished_at = "failed", "not_sent", now
+            continue
         delivery.attempts += 1
         delivery.lease_until = now + LEASE
-    return [
-        ClaimedSlot(delivery.id, _setup(schedule), delivery.slot, True)
-        for delivery, schedule in rows
-    ]
+        delivery.late = delivery.late or now - delivery.slot > LATE_AFTER
+        retried.append(ClaimedSlot(delivery.id, _setup(schedule), delivery.slot, delivery.late))
+    return retried
 
 
 async def finish(

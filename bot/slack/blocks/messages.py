@@ -340,6 +340,13 @@ def digest_cannot_post(error: str) -> str:
     )
 
 
+def digest_not_posted(error: str) -> str:
+    return (
+        f":no_entry: The digest could not be posted here (Slack said `{escape(error)}`). If the "
+        "bot is not in this channel, invite it with `/invite @Quota Bot`."
+    )
+
+
 def digest_status(setup: DigestSetup, last: LastDelivery | None) -> str:
     schedule = setup.schedule
     lines = [f":calendar: {schedule.describe()}."]
@@ -353,7 +360,9 @@ def digest_status(setup: DigestSetup, last: LastDelivery | None) -> str:
         utc = setup.next_run_at.astimezone(UTC).strftime("%a %-d %b %H:%M")
         lines.append(f"Next: {local} {schedule.zone.key} ({utc} UTC).")
     if last is not None:
-        how = "sent" if last.outcome == "sent" else last.outcome
+        how = {"sent": "sent", "failed": "not sent", "claimed": "being sent"}.get(
+            last.outcome, last.outcome
+        )
         error = f" (Slack said `{escape(last.slack_error)}`)" if last.slack_error else ""
         late = ", late" if last.late else ""
         lines.append(f"Last: {slack_date(last.slot)} — {how}{late}{error}.")

@@ -99,4 +99,4 @@ async def digest_now(context: CommandContext, _: DigestNow) -> None:
     )
     _, error = await post(context.client, context.channel_id, messages)
     if error is not None:
-        await context.say_privately(blocks.digest_cannot_post(error))
+        await context.say_privately(blocks.digest_not_posted(error))
