@@ -15,6 +15,9 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .acedata import AceDataClient
@@ -25,6 +28,30 @@ from .db.engine import create_engine
 from .services.workspaces import count_unreadable_tokens
 
 logger = logging.getLogger(__name__)
+
+# The longest a Slack call waits on a Retry-After before the caller gets the rate-limit error.
+MAX_SLACK_WAIT = 60.0
+
+
+class RetryAfterHandler(AsyncRateLimitErrorRetryHandler):
+    """Slack's 429: wait what its Retry-After asks, then try again (slack_sdk's own handler
+    adds up to a second of random wait on top)."""
+
+    async def prepare_for_next_attempt_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> None:
+        if response is None:
+            raise error or RuntimeError("rate limited without an answer")
+        state.next_attempt_requested = True
+        headers = {name.lower(): values for name, values in response.headers.items()}
+        raw = (headers.get("retry-after") or ["1"])[0]
+        await asyncio.sleep(min(float(raw) if raw.isdigit() else 1.0, MAX_SLACK_WAIT))
+        state.increment_current_attempt()
 
 
 @dataclass
@@ -65,7 +92,7 @@ class Runtime:
         backoff = BackoffRetryIntervalCalculator(backoff_factor=self.settings.retry_backoff_seconds)
         return [
             AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            RetryAfterHandler(max_retry_count=2),
         ]
 
     def web_client(self, token: str | None) -> AsyncWebClient:

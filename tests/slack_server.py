@@ -34,6 +34,8 @@ class SlackServer:
     failures: dict[str, str] = field(default_factory=dict)
     # Web API methods whose connection is dropped without an answer.
     drops: set[str] = field(default_factory=set)
+    # Web API methods answered with HTTP 429 (and Retry-After: 0) this many times first.
+    rate_limits: dict[str, int] = field(default_factory=dict)
     # The client port of every request: one shared session reuses its connections.
     client_ports: list[int] = field(default_factory=list)
     _runner: web.AppRunner | None = None
@@ -104,6 +106,11 @@ class SlackServer:
         if method in self.drops and request.transport is not None:
             request.transport.close()
             raise ConnectionResetError("dropped by the test server")
+        if self.rate_limits.get(method, 0) > 0:
+            self.rate_limits[method] -= 1
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "0"}
+            )
         if method in self.failures:
             return web.json_response({"ok": False, "error": self.failures[method]})
         return web.json_response(self._answer(method, data))

@@ -826,3 +826,18 @@ async def test_switching_the_fallback_on_a_digest_updates_the_digest_and_notes_i
     assert note.data["channel"] == CHANNEL
     assert f"<@{ADMIN}> enabled global fallback for *prod*" in note.data["text"]
     assert bot.slack.responses.get(key, []) == []
+
+
+async def test_a_digest_slack_rate_limits_is_posted_after_the_wait(
+    linked: BotClient, db: Engine
+) -> None:
+    bot = linked
+    due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC) - timedelta(days=1))
+    bot.slack.calls.clear()
+    bot.slack.rate_limits["chat.postMessage"] = 1
+
+    assert await round_at(bot, due + timedelta(seconds=1)) == 1
+
+    assert len(bot.slack.calls_to("chat.postMessage")) == 2  # refused once, then posted
+    [delivery] = delivery_rows(db)
+    assert (delivery["outcome"], delivery["slack_error"]) == ("sent", None)

@@ -1,0 +1,64 @@
+"""Quota history kept in the database: full for 14 days, hourly to 90, nothing older."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, text
+
+from bot.config import Settings
+from bot.runtime import Runtime
+from bot.services.history import prune
+
+from .client import APP_ID
+from .slack_server import TEAM_ID
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = await Runtime.open(settings)
+    yield runtime
+    await runtime.close()
+
+
+def store(db: Engine, ages: list[timedelta]) -> None:
+    now = datetime.now(UTC)
+    with db.begin() as connection:
+        for age in ages:
+            connection.execute(
+                text(
+                    "INSERT INTO observations (team_id, application_id, remaining, used, "
+                    "allow_consume_global, observed_at) VALUES (:team, :app, '1', '1', NULL, :at)"
+                ),
+                {"team": TEAM_ID, "app": APP_ID, "at": now - age},
+            )
+
+
+def ages_kept(db: Engine) -> list[float]:
+    now = datetime.now(UTC)
+    with db.connect() as connection:
+        rows = connection.execute(text("SELECT observed_at FROM observations")).scalars().all()
+    moments = [row if isinstance(row, datetime) else datetime.fromisoformat(row) for row in rows]
+    return sorted(
+        round((now - moment.replace(tzinfo=moment.tzinfo or UTC)) / timedelta(days=1), 1)
+        for moment in moments
+    )
+
+
+async def test_old_history_is_thinned_then_dropped(runtime: Runtime, db: Engine) -> None:
+    recent = [timedelta(days=1, minutes=5 * step) for step in range(4)]  # all kept
+    # Four readings within one clock hour, 20 days ago: one is kept.
+    now = datetime.now(UTC)
+    hour = (now - timedelta(days=20)).replace(minute=0, second=0, microsecond=0)
+    thinned = [now - (hour + timedelta(minutes=minute)) for minute in (1, 10, 20, 30)]
+    store(db, recent + thinned + [timedelta(days=91), timedelta(days=120)])
+
+    gone = await prune(runtime.db)
+
+    assert gone == 5
+    kept = ages_kept(db)
+    assert [age for age in kept if age < 14] == [1.0, 1.0, 1.0, 1.0]
+    assert len([age for age in kept if 14 <= age < 90]) == 1
+    assert not [age for age in kept if age >= 90]
