@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # One line per upstream call is noise at INFO; failures are logged by the bot with context.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     run: dict[str, Callable[[Settings], None]] = {
         "serve": serve,
         "socket": socket_mode,

@@ -216,5 +216,6 @@ async def check_watch(
         except (aiohttp.ClientError, TimeoutError) as exc:
             logger.warning("Alert %s not posted: %s", where, type(exc).__name__)
             return
-        logger.info("Alert %s: told the channel (%s)", where, decision.post or "recovered")
+        told = decision.post.name.lower() if decision.post is not None else "recovered"
+        logger.info("Alert %s: told the channel (%s)", where, told)
     await alerts.save_state(runtime.db, watch, decision.state)

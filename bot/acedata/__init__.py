@@ -11,12 +11,13 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from .models import Application, Service, TokenOwner
+from .models import Application, DailyUsage, Service, TokenOwner
 
 __all__ = [
     "AceDataClient",
     "AceDataError",
     "Application",
+    "DailyUsage",
     "InvalidToken",
     "MalformedResponse",
     "NotFound",

@@ -15,7 +15,8 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Context, Decimal, InvalidOperation, localcontext
 from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -33,7 +34,7 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from .models import Application, TokenOwner
+from .models import Application, DailyUsage, TokenOwner
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,11 @@ MAX_ATTEMPTS = 3
 BACKOFF_BASE = 0.25
 PAGE_SIZE = 100
 MAX_PAGES = 50
+# The usage aggregate's shape is not documented: the names its entries are known or likely to
+# use for the day and for the amount, in the order they are tried.
+USAGE_DAY_FIELDS = ("date", "day", "created_at")
+USAGE_AMOUNT_FIELDS = ("amount", "used_amount", "total", "value", "count")
+MAX_USAGE_AMOUNT = Decimal("1e30")
 
 _TOKEN_PATTERN = re.compile(r"(?i)(platform-v1-|bearer\s+|xox[a-z]-|xapp-)[\w.-]+")
 MAX_RETRY_AFTER = 3600.0
@@ -86,6 +92,7 @@ class AceDataClient:
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
         self._sleep = sleep
+        self._noticed: set[str] = set()
 
     async def __aenter__(self) -> Self:
         return self
@@ -168,6 +175,42 @@ class AceDataClient:
     ) -> TokenOwner:
         """Who owns `token`; the cheap way to check a token before storing it."""
         return _parse(TokenOwner, await self._get(token, "/platform-tokens/me/", deadline=deadline))
+
+    async def daily_usage(
+        self,
+        token: str,
+        application_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> list[DailyUsage]:
+        """What `application_id` used per day between `since` and `until`, oldest day first,
+        from the usage aggregate (`/usage/apis/aggregate/`). Entries of one day (say, one per
+        API) are added up; an entry naming another application is left out.
+
+        The aggregate's shape is not documented, so it is read defensively: `{"items": [...]}`,
+        `{"results": [...]}` or a bare list; each entry's day in `date`, `day` or `created_at`
+        (a date, or a date-time whose own calendar day is taken), its amount in `amount`,
+        `used_amount`, `total`, `value` or `count` (a number or a numeric string). Anything
+        else is MalformedResponse, and so is one entry whose day or amount cannot be read (a
+        history with holes would read as days without use). Amounts stay exact decimals.
+        """
+        params = {
+            "application_id": application_id,
+            "created_at_from": _iso(since),
+            "created_at_to": _iso(until),
+        }
+        data = await self._get(token, "/usage/apis/aggregate/", params=params, deadline=deadline)
+        return _daily_usage(data, application_id)
+
+    def first_notice(self, what: str) -> bool:
+        """True only the first time `what` is noticed on this client (one per process): for a
+        lasting problem worth one log line, not one on every call."""
+        if what in self._noticed:
+            return False
+        self._noticed.add(what)
+        return True
 
     async def _get(
         self,
@@ -309,6 +352,76 @@ def _error_details(body: Any) -> tuple[str | None, str | None, str | None]:
     else:
         message, code = body.get("detail"), None
     return _bounded(message, 300), _bounded(code, 100), _bounded(trace_id, 100)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _daily_usage(data: Any, application_id: str) -> list[DailyUsage]:
+    """The usage aggregate's answer as one total per day (see `AceDataClient.daily_usage`)."""
+    items: Any = None
+    if isinstance(data, list):
+        items = data
+    elif isinstance(data, dict):
+        items = data.get("items")
+        if items is None:
+            items = data.get("results")
+    if not isinstance(items, list):
+        raise MalformedResponse("The usage aggregate had no list of days")
+    wanted = application_id.lower()
+    totals: dict[date, Decimal] = {}
+    with localcontext(Context(prec=60)):
+        for item in items:
+            if not isinstance(item, dict):
+                raise MalformedResponse("A usage aggregate entry was not an object")
+            owner = item.get("application_id")
+            if owner is not None and str(owner).lower() != wanted:
+                continue
+            day = _usage_field(item, USAGE_DAY_FIELDS, _usage_day, "day")
+            amount = _usage_field(item, USAGE_AMOUNT_FIELDS, _usage_amount, "amount")
+            totals[day] = totals.get(day, Decimal(0)) + amount
+    return [DailyUsage(day=day, amount=totals[day]) for day in sorted(totals)]
+
+
+def _usage_field(
+    item: dict[str, Any], names: tuple[str, ...], read: Callable[[Any], Any], what: str
+) -> Any:
+    """The first of `names` that `item` has, read with `read`; MalformedResponse (naming the
+    field, never its value, which could be anything) when absent or unreadable."""
+    for name in names:
+        value = item.get(name)
+        if value is None:
+            continue
+        try:
+            return read(value)
+        except (ValueError, TypeError, ArithmeticError):
+            raise MalformedResponse(
+                f"A usage aggregate entry had an unreadable {what} (field `{name}`)"
+            ) from None
+    raise MalformedResponse(f"A usage aggregate entry had no {what}")
+
+
+def _usage_day(value: Any) -> date:
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    text = value.strip()
+    # A day given as a date-time is that date-time's own calendar day: a day bucket written as
+    # local midnight must not move to the day before when converted to UTC.
+    return datetime.fromisoformat(text).date() if len(text) > 10 else date.fromisoformat(text)
+
+
+def _usage_amount(value: Any) -> Decimal:
+    # bool is an int to Python, not an amount; str() first keeps a float's shortest form.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise TypeError("not a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError("not a number") from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_USAGE_AMOUNT:
+        raise ValueError("not a usable amount")
+    return amount
 
 
 def _parse(model: type[ModelT], data: Any) -> ModelT:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -103,3 +103,11 @@ class TokenOwner(_Model):
     @property
     def display_name(self) -> str:
         return self.username or self.nickname or self.email or "unknown account"
+
+
+class DailyUsage(_Model):
+    """What an application used on one day, in its service's unit, as Ace Data Cloud's usage
+    aggregate reports it (the day as the aggregate names it, read as a UTC day)."""
+
+    day: date
+    amount: Decimal

@@ -4,6 +4,7 @@ forecasts. Full detail for 14 days, one reading an hour up to 90 days, nothing o
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from ..acedata import Application
 from ..db.clock import hour_of, seconds_ago
 from ..db.database import Database
 from ..db.models import Observation as ObservationRow
-from .forecast import RATE_WINDOW, SPARK_DAYS, Observation
+from .forecast import MIN_POINTS, RATE_WINDOW, SPARK_DAYS, Observation
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,64 @@ async def record_and_read(
         return [_observation(found) for found in (await session.scalars(query)).all()]
 
     return await db.run(write_and_read)
+
+
+async def is_sparse(db: Database, *, team_id: str, application_id: str, now: datetime) -> bool:
+    """Whether the application has fewer readings in the last week than a forecast needs."""
+    query = (
+        select(func.count())
+        .select_from(ObservationRow)
+        .where(
+            ObservationRow.team_id == team_id,
+            ObservationRow.application_id == application_id,
+            ObservationRow.observed_at >= now - RATE_WINDOW,
+            ObservationRow.observed_at <= now,
+        )
+    )
+
+    async def count(session: AsyncSession) -> int:
+        return (await session.scalar(query)) or 0
+
+    return await db.run(count) < MIN_POINTS
+
+
+async def store_backfill(
+    db: Database, *, team_id: str, application_id: str, observations: Sequence[Observation]
+) -> int:
+    """Store readings worked out rather than read (from Ace Data Cloud's daily usage), in one
+    transaction. One at an instant the application already has a reading for is left out, so a
+    backfill done twice adds nothing the second time. How many were stored."""
+    if not observations:
+        return 0
+    moments = [point.at for point in observations]
+    taken_query = select(ObservationRow.observed_at).where(
+        ObservationRow.team_id == team_id,
+        ObservationRow.application_id == application_id,
+        ObservationRow.observed_at >= min(moments),
+        ObservationRow.observed_at <= max(moments),
+    )
+
+    async def write(session: AsyncSession) -> int:
+        taken = set((await session.scalars(taken_query)).all())
+        added = 0
+        for point in observations:
+            if point.at in taken:
+                continue
+            taken.add(point.at)
+            session.add(
+                ObservationRow(
+                    team_id=team_id,
+                    application_id=application_id,
+                    remaining=str(point.remaining),
+                    used=str(point.used),
+                    allow_consume_global=point.allow_consume_global,
+                    observed_at=point.at,
+                )
+            )
+            added += 1
+        return added
+
+    return await db.run(write)
 
 
 def _observation(row: ObservationRow) -> Observation:

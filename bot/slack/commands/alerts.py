@@ -14,6 +14,7 @@ from ..blocks.alert import alert_list, threshold_text
 from ..parsing import AlertOff, ListAlerts, SetAlert
 from ..text import escape
 from .context import CommandContext
+from .digests import backfill_history
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ async def list_alerts(context: CommandContext, _: ListAlerts) -> None:
 async def set_alert(context: CommandContext, request: SetAlert) -> None:
     await context.require_admin("set alerts")
     # The alias must be one this channel can see; the check follows it if it is re-linked.
-    await aliases.resolve(
+    alias = await aliases.resolve(
         context.runtime.db,
         team_id=context.team_id,
         channel_id=context.channel_id,
@@ -62,6 +63,8 @@ async def set_alert(context: CommandContext, request: SetAlert) -> None:
         f"{context.runtime.settings.alert_check_seconds:g} s; `/quota alert` lists this "
         "channel's alerts."
     )
+    # After the reply: a history for the alert's forecast, where the bot has hardly any.
+    await backfill_history(context, [alias.application_id])
 
 
 async def alert_off(context: CommandContext, request: AlertOff) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
@@ -10,9 +11,11 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from ...db.models import utcnow
-from ...services import digests
+from ...services import aliases, digests
+from ...services.backfill import backfill_all
 from ...services.schedules import Schedule
 from .. import blocks
+from ..context import common_failure_text
 from ..digests import compose, post
 from ..parsing import DigestNow, DigestOff, SetDigest, ShowDigest, time_zone
 from .context import CommandContext
@@ -59,6 +62,38 @@ async def set_digest(context: CommandContext, request: SetDigest) -> None:
         user_id=context.user_id,
     )
     await context.say_privately(blocks.digest_set(schedule, first))
+    # After the reply: a history for what the digest will show, where the bot has hardly any.
+    await backfill_history(context)
+
+
+async def backfill_history(
+    context: CommandContext, application_ids: Iterable[str] | None = None
+) -> None:
+    """Backfill the history of the applications a digest or alert was just set up for (None:
+    every alias visible in the channel) where it is sparse. Never fails the setup: every
+    problem is only logged."""
+    try:
+        if application_ids is None:
+            visible = await aliases.visible_aliases(
+                context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
+            )
+            application_ids = [alias.application_id for alias in visible]
+        token = await context.token()
+        added = await backfill_all(
+            context.runtime.acedata,
+            context.runtime.db,
+            token,
+            team_id=context.team_id,
+            application_ids=application_ids,
+        )
+    except Exception as exc:
+        if common_failure_text(exc) is None:
+            logger.exception("History backfill failed %s", context.log_context())
+        else:
+            logger.info("No history backfill %s: %s", context.log_context(), exc)
+        return
+    if added:
+        logger.info("History backfill stored %d readings %s", added, context.log_context())
 
 
 async def _users_zone(context: CommandContext) -> str | None:
