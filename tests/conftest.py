@@ -183,6 +183,11 @@ async def linked(bot: BotClient, acedata: respx.MockRouter) -> BotClient:
     """The usual starting point: the workspace's token set, `prod` linked in CHANNEL to APP_ID
     (Midjourney), OTHER_APP_ID readable (Suno), and LISTED_ADMIN a listed bot admin."""
     await set_platform_token(bot, acedata)
+    # No usage history upstream unless a test says otherwise (the backfill then finds none).
+    for application_id in (APP_ID, OTHER_APP_ID):
+        acedata.get(
+            "/usage/apis/aggregate/", params__contains={"application_id": application_id}
+        ).respond(404, json={"detail": "Not found."})
     mock_quota(acedata, APP_ID, title="Midjourney")
     mock_quota(acedata, OTHER_APP_ID, title="Suno")
     await bot.quota(f"link prod {APP_ID}", user=ADMIN)
