@@ -92,12 +92,18 @@ def create_web_app(settings: Settings) -> Starlette:
             asyncio.create_task(identity.keep_trying()),
             asyncio.create_task(_housekeeping(runtime)),
         ]
-        if settings.runs_scheduler_in_web:
-            background.append(asyncio.create_task(run_scheduler(runtime, stop=stop)))
+        scheduler = (
+            asyncio.create_task(run_scheduler(runtime, stop=stop))
+            if settings.runs_scheduler_in_web
+            else None
+        )
         try:
             yield
         finally:
             stop.set()
+            if scheduler is not None:  # a round in progress finishes what it claimed
+                await asyncio.wait({scheduler}, timeout=SHUTDOWN_GRACE)
+                background.append(scheduler)
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)

@@ -29,28 +29,49 @@ from .slack.digests import Round, compose, post
 logger = logging.getLogger(__name__)
 
 DELIVERY_CONCURRENCY = 8
+CHECK_CONCURRENCY = 16
 PRUNE_EVERY = timedelta(hours=1)
 
 
 async def run_scheduler(runtime: Runtime, *, stop: asyncio.Event) -> None:
-    """Rounds every WORKER_POLL_SECONDS until `stop` is set; one failed round never ends it."""
+    """Digests and alert checks, each in its own loop so neither waits on the other, every
+    WORKER_POLL_SECONDS until `stop` is set; one failed round never ends a loop."""
     client = runtime.web_client(runtime.bot_token)
-    pruned_at: datetime | None = None
     logger.info("Scheduler running (every %g s)", runtime.settings.worker_poll_seconds)
+    pruned_at: datetime | None = None
+
+    async def digests_and_history(now: datetime) -> None:
+        nonlocal pruned_at
+        await digest_round(runtime, client, now=now)
+        if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
+            pruned_at = now  # tried once an hour, whether or not it succeeds
+            logger.info("Pruned %d old quota readings", await history.prune(runtime.db))
+
+    async def alerts_(now: datetime) -> None:
+        await alert_round(runtime, client, now=now)
+
+    await asyncio.gather(
+        _loop(runtime, "digests", digests_and_history, stop),
+        _loop(runtime, "alerts", alerts_, stop),
+    )
+
+
+async def _loop(
+    runtime: Runtime,
+    name: str,
+    work: Callable[[datetime], Awaitable[None]],
+    stop: asyncio.Event,
+) -> None:
     while not stop.is_set():
-        now = utcnow()
         try:
             async with runtime.tracked():
-                await digest_round(runtime, client, now=now)
-                await alert_round(runtime, client, now=now)
-                if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
-                    gone = await history.prune(runtime.db)
-                    pruned_at = now
-                    logger.info("Pruned %d old quota readings", gone)
+                await work(utcnow())
         except DatabaseUnavailable as exc:
-            logger.warning("Scheduler round skipped, the database is unavailable: %s", exc)
+            logger.warning(
+                "Scheduler round (%s) skipped, the database is unavailable: %s", name, exc
+            )
         except Exception:
-            logger.exception("Scheduler round failed")
+            logger.exception("Scheduler round (%s) failed", name)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), runtime.settings.worker_poll_seconds)
 
@@ -66,7 +87,10 @@ async def digest_round(runtime: Runtime, client: AsyncWebClient, *, now: datetim
 
     async def deliver(slot: digests.ClaimedSlot) -> None:
         async with limit:
-            await deliver_slot(runtime, client, slot, round_, now=now)
+            try:
+                await deliver_slot(runtime, client, slot, round_, now=now)
+            except Exception:  # one channel's trouble never stops the others
+                logger.exception("Digest for channel=%s failed", slot.setup.channel_id)
 
     await asyncio.gather(*(deliver(slot) for slot in slots))
     return len(slots)
@@ -85,6 +109,9 @@ async def deliver_slot(
     setup = slot.setup
     where = f"team={setup.team_id} channel={setup.channel_id} slot={slot.slot.isoformat()}"
     try:
+        if not await digests.start(runtime.db, slot, now=utcnow()):
+            logger.info("Digest %s was taken over by another worker", where)
+            return
         since = await digests.previous_delivery_time(runtime.db, slot)
         messages = await compose(
             runtime,
@@ -97,27 +124,48 @@ async def deliver_slot(
             since=since,
             round_=round_,
         )
-        ts, error = await post(client, setup.channel_id, messages)
+
+        async def posted(ts: str) -> None:
+            try:
+                await digests.mark_posted(runtime.db, slot, ts)
+            except DatabaseUnavailable as exc:  # the outcome, ts included, is recorded below
+                logger.warning("Digest %s posted but not yet marked: %s", where, exc)
+
+        ts, error = await post(client, setup.channel_id, messages, posted=posted)
     except DatabaseUnavailable as exc:
         logger.warning("Digest %s waits for the database: %s", where, exc)
         return
     except Exception:
         logger.exception("Digest %s failed", where)
         ts, error = None, "internal_error"
-    await digests.finish(
-        runtime.db,
-        slot,
-        now=utcnow(),
-        outcome="sent" if ts else "failed",
-        message_ts=ts,
-        slack_error=error,
-    )
+    await _finish(runtime, slot, ts, error, where)
     if error is None:
         logger.info("Digest %s sent", where)
         return
     logger.warning("Digest %s: Slack said %s", where, error)
     if error in digests.CHANNEL_GONE:
         await _tell_who_set_it(client, setup, error)
+
+
+async def _finish(
+    runtime: Runtime, slot: digests.ClaimedSlot, ts: str | None, error: str | None, where: str
+) -> None:
+    """Record the outcome, trying a little harder than usual: an unrecorded slot without its
+    message ts would be sent again after its lease."""
+    for attempt in range(3):
+        try:
+            await digests.finish(
+                runtime.db,
+                slot,
+                now=utcnow(),
+                outcome="sent" if ts else "failed",
+                message_ts=ts,
+                slack_error=error,
+            )
+            return
+        except DatabaseUnavailable as exc:
+            logger.warning("Digest %s outcome not recorded (try %d): %s", where, attempt + 1, exc)
+            await asyncio.sleep(runtime.settings.retry_backoff_seconds * 2**attempt)
 
 
 async def _tell_who_set_it(client: AsyncWebClient, setup: digests.DigestSetup, error: str) -> None:
@@ -154,9 +202,16 @@ async def alert_round(runtime: Runtime, client: AsyncWebClient, *, now: datetime
             )
         return tokens[team_id]
 
-    await asyncio.gather(
-        *(check_watch(runtime, client, watch, round_, token_for, now=now) for watch in watches)
-    )
+    limit = asyncio.Semaphore(CHECK_CONCURRENCY)
+
+    async def check(watch: alerts.Watch) -> None:
+        async with limit:
+            try:
+                await check_watch(runtime, client, watch, round_, token_for, now=now)
+            except Exception:  # one channel's trouble never stops the others
+                logger.exception("Alert check for channel=%s failed", watch.channel_id)
+
+    await asyncio.gather(*(check(watch) for watch in watches))
     return len(watches)
 
 
@@ -186,10 +241,14 @@ async def check_watch(
     if not (app.remaining_amount.is_finite() and app.used_amount.is_finite()):
         logger.warning("Alert check %s skipped: unreadable amounts", where)
         return
+    global_empty = (
+        snapshot.global_balance is not None and snapshot.global_balance.remaining_amount <= 0
+    )
     reading = Reading(
         app.remaining_amount,
         app.used_amount,
         snapshot.forecast.runs_out_at if snapshot.forecast else None,
+        calls_fail_when_out=app.allow_consume_global is not True or global_empty,
     )
     decision = decide(watch.state, reading, watch.threshold, now)
     message = None

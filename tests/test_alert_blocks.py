@@ -30,7 +30,8 @@ def buttons(message: list[dict]) -> list[str]:  # type: ignore[type-arg]
 @pytest.mark.parametrize("level", list(Level)[1:])
 @pytest.mark.parametrize("allow", [True, False])
 def test_every_alert_message_is_valid(level: Level, allow: bool) -> None:
-    hostile = app(remaining=0 if level == Level.EXHAUSTED else 50, allow=allow, title="<!channel>")
+    used_up = level in {Level.EXHAUSTED, Level.FAILING}
+    hostile = app(remaining=0 if used_up else 50, allow=allow, title="<!channel>")
     message = alert_message("prod", level, snapshot(hostile), BELOW)
     assert_valid(message.blocks)
     assert "<!channel>" not in json.dumps(message.blocks)
@@ -42,7 +43,7 @@ def test_every_alert_message_is_valid(level: Level, allow: bool) -> None:
 
 
 def test_only_used_up_with_the_fallback_off_calls_the_channel_and_offers_the_switch() -> None:
-    off = alert_message("prod", Level.EXHAUSTED, snapshot(app(remaining=0, allow=False)), BELOW)
+    off = alert_message("prod", Level.FAILING, snapshot(app(remaining=0, allow=False)), BELOW)
     on = alert_message("prod", Level.EXHAUSTED, snapshot(app(remaining=0, allow=True)), BELOW)
     low = alert_message("prod", Level.LOW, snapshot(app(remaining=50, allow=False)), BELOW)
     assert off.text.startswith("<!here>")

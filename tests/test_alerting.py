@@ -30,7 +30,7 @@ def run(
 
 def test_falling_through_the_levels_posts_each_once() -> None:
     _, posted = run([500, 150, 99, 98, 50, 0, 0, -1])
-    assert posted == [Level.LOW, Level.EXHAUSTED]
+    assert posted == [Level.LOW, Level.FAILING]
 
 
 def test_a_balance_hovering_at_the_line_posts_once() -> None:
@@ -45,7 +45,7 @@ def test_recovery_past_the_margin_re_arms_the_alert() -> None:
 
 def test_a_top_up_re_arms_even_while_still_low() -> None:
     _, posted = run([120, 0, 60, 0])
-    assert posted == [Level.EXHAUSTED, Level.EXHAUSTED]
+    assert posted == [Level.FAILING, Level.FAILING]
 
 
 def test_percent_thresholds_follow_the_total() -> None:
@@ -67,7 +67,7 @@ def test_a_snooze_holds_but_is_lifted_when_it_gets_worse() -> None:
     state, _ = run([120, 99])
     quiet = snooze(state, now=NOW, hours=1)
     state, posted = run([97, 95, 0], state=quiet)
-    assert posted == [Level.EXHAUSTED]
+    assert posted == [Level.FAILING]
 
 
 def test_a_timed_snooze_silences_new_dips_until_it_ends() -> None:
@@ -88,3 +88,17 @@ def test_snoozed_until_recovered_stays_quiet_until_it_recovers() -> None:
     assert posted == []
     state, posted = run([150, 99], state=state)
     assert posted == ["recovered", Level.LOW]
+
+
+def test_running_out_within_a_day_is_news_even_after_low() -> None:
+    state, _ = run([120, 99])
+    soon = Reading(Decimal(90), Decimal(0), NOW + timedelta(hours=3))
+    assert decide(state, soon, BELOW_100, NOW).post == Level.SOON
+
+
+def test_used_up_then_the_fallback_switched_off_is_news() -> None:
+    paid = Reading(Decimal(0), Decimal(100), None, calls_fail_when_out=False)
+    first = decide(AlertState(), paid, BELOW_100, NOW)
+    assert first.post == Level.EXHAUSTED
+    failing = Reading(Decimal(0), Decimal(100), None, calls_fail_when_out=True)
+    assert decide(first.state, failing, BELOW_100, NOW).post == Level.FAILING

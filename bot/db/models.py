@@ -140,8 +140,8 @@ class Observation(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     team_id: Mapped[str] = mapped_column(String(32))
     application_id: Mapped[str] = mapped_column(String(36))
-    remaining: Mapped[str] = mapped_column(String(64))
-    used: Mapped[str] = mapped_column(String(64))
+    remaining: Mapped[str] = mapped_column(Text)
+    used: Mapped[str] = mapped_column(Text)
     allow_consume_global: Mapped[bool | None]
     observed_at: Mapped[datetime]
 
@@ -204,12 +204,12 @@ class QuotaAlert(Base):
     channel_id: Mapped[str] = mapped_column(String(32))
     alias: Mapped[str] = mapped_column(String(32))
     threshold_kind: Mapped[str] = mapped_column(String(8))
-    threshold: Mapped[str] = mapped_column(String(64))
+    threshold: Mapped[str] = mapped_column(Text)
     said: Mapped[int] = mapped_column(Integer, default=0)
     snoozed_until: Mapped[datetime | None]
     snoozed_at: Mapped[int | None]
     until_recovered: Mapped[bool] = mapped_column(default=False)
-    last_remaining: Mapped[str | None] = mapped_column(String(64))
+    last_remaining: Mapped[str | None] = mapped_column(Text)
     next_check_at: Mapped[datetime]
     last_checked_at: Mapped[datetime | None]
     paused_reason: Mapped[str | None] = mapped_column(String(64))

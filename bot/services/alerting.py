@@ -1,10 +1,12 @@
 """The alert state machine for one (channel, alias). Pure: no I/O.
 
-States, mildest first: ok, soon (the forecast says it runs out within a day), low (below the
-threshold), exhausted (nothing left). The channel hears of a state only when it gets worse than
-what was last said; a state that improves re-arms the alert only once the quota is clearly
-back — above the threshold plus a margin, or topped up — so a balance hovering at the line
-does not flood the channel. A snooze silences everything but getting worse past it.
+States, mildest first: ok, low (below the threshold), soon (the forecast says it runs out
+within a day), exhausted (its own quota is used up and the global balance pays), failing (used
+up, and calls fail: the fallback is off or the global balance is empty too). The channel hears
+of a state only when it gets worse than what was last said; a state that improves re-arms the
+alert only once the quota is clearly back — above the threshold plus a margin, or topped up —
+so a balance hovering at the line does not flood the channel. A snooze silences everything but
+getting worse past it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ MARGIN_SHARE = Decimal("0.1")
 
 class Level(IntEnum):
     OK = 0
-    SOON = 1
-    LOW = 2
+    LOW = 1
+    SOON = 2
     EXHAUSTED = 3
+    FAILING = 4
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class Reading:
     remaining: Decimal
     used: Decimal
     runs_out_at: datetime | None
+    calls_fail_when_out: bool = True  # fallback off (or unknown), or the global balance empty
 
 
 @dataclass(frozen=True)
@@ -65,11 +69,11 @@ class Decision:
 
 def level_of(reading: Reading, threshold: Threshold, now: datetime) -> Level:
     if reading.remaining <= 0:
-        return Level.EXHAUSTED
-    if reading.remaining < threshold.limit(reading.remaining + reading.used):
-        return Level.LOW
+        return Level.FAILING if reading.calls_fail_when_out else Level.EXHAUSTED
     if reading.runs_out_at is not None and reading.runs_out_at - now <= SOON:
         return Level.SOON
+    if reading.remaining < threshold.limit(reading.remaining + reading.used):
+        return Level.LOW
     return Level.OK
 
 

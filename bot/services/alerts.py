@@ -99,7 +99,7 @@ async def set_alert(
             action="alert_set",
             outcome="changed",
             alias=alias,
-            after=f"{threshold.value}{'%' if threshold.kind == 'percent' else ''}",
+            after=f"{threshold.value}{'%' if threshold.kind == 'percent' else ''}"[:64],
             detail=f"channel {channel_id}",
         )
 
@@ -179,11 +179,19 @@ async def claim_due(
 async def save_state(
     db: Database, watch: Watch, state: AlertState, *, paused_reason: str | None = None
 ) -> None:
-    """What the channel was told, after a check."""
+    """What the channel was told, after a check. Only what the check changed is written, and
+    only if the alert was not set anew meanwhile: a Snooze pressed during the check stands."""
+    before, after = _state_values(watch.state), _state_values(state)
+    changed = {name: value for name, value in after.items() if value != before[name]}
     statement = (
         update(QuotaAlert)
-        .where(QuotaAlert.id == watch.id)
-        .values(paused_reason=paused_reason, **_state_values(state))
+        .where(
+            QuotaAlert.id == watch.id,
+            QuotaAlert.threshold_kind == watch.threshold.kind,
+            QuotaAlert.threshold == str(watch.threshold.value),
+            QuotaAlert.created_by == watch.created_by,
+        )
+        .values(paused_reason=paused_reason, **changed)
     )
 
     async def write(session: AsyncSession) -> None:

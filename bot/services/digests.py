@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, false, select, update
+from sqlalchemy import ColumnElement, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
@@ -56,6 +56,7 @@ class ClaimedSlot:
     setup: DigestSetup
     slot: datetime
     late: bool
+    attempt: int = 1
 
 
 def _schedule(row: DigestSchedule) -> Schedule:
@@ -225,14 +226,57 @@ async def _reclaim_abandoned(session: AsyncSession, now: datetime) -> list[Claim
     ).all()
     retried = []
     for delivery, schedule in rows:
+        if delivery.message_ts is not None:
+            # Posted before its worker stopped: sent, whatever was not recorded after.
+            delivery.outcome, delivery.finished_at = "sent", now
+            continue
         if delivery.attempts >= MAX_ATTEMPTS:
             delivery.outcome, delivery.slack_error, delivery.finished_at = "failed", "not_sent", now
             continue
         delivery.attempts += 1
         delivery.lease_until = now + LEASE
         delivery.late = delivery.late or now - delivery.slot > LATE_AFTER
-        retried.append(ClaimedSlot(delivery.id, _setup(schedule), delivery.slot, delivery.late))
+        retried.append(
+            ClaimedSlot(
+                delivery.id, _setup(schedule), delivery.slot, delivery.late, delivery.attempts
+            )
+        )
     return retried
+
+
+def _still_mine(slot: ClaimedSlot) -> ColumnElement[bool]:
+    """The delivery row as this worker claimed it: not taken over since."""
+    return (
+        (DigestDelivery.id == slot.delivery_id)
+        & (DigestDelivery.attempts == slot.attempt)
+        & (DigestDelivery.outcome == "claimed")
+    )
+
+
+async def start(db: Database, slot: ClaimedSlot, *, now: datetime) -> bool:
+    """Renew the claim's lease as its delivery begins; False if another worker took it over
+    meanwhile (then this one must not send it)."""
+    statement = (
+        update(DigestDelivery)
+        .where(_still_mine(slot), DigestDelivery.message_ts.is_(None))
+        .values(lease_until=now + LEASE)
+        .returning(DigestDelivery.id)
+    )
+
+    async def renew(session: AsyncSession) -> bool:
+        return await session.scalar(statement) is not None
+
+    return await db.run(renew)
+
+
+async def mark_posted(db: Database, slot: ClaimedSlot, message_ts: str) -> None:
+    """The digest is in the channel: never send this slot again, whatever happens next."""
+    statement = update(DigestDelivery).where(_still_mine(slot)).values(message_ts=message_ts)
+
+    async def write(session: AsyncSession) -> None:
+        await session.execute(statement)
+
+    await db.run(write)
 
 
 async def finish(
@@ -250,7 +294,7 @@ async def finish(
     async def write(session: AsyncSession) -> None:
         await session.execute(
             update(DigestDelivery)
-            .where(DigestDelivery.id == slot.delivery_id)
+            .where(_still_mine(slot))
             .values(
                 outcome=outcome,
                 message_ts=message_ts,

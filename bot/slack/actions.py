@@ -93,6 +93,8 @@ class CardContext(InteractionContext):
         """Replace the card in place; the reason it could not be, or None when it was."""
         if self.origin == "digest" and self.message_ts and not self.is_ephemeral:
             return await self._update_digest()
+        if self.origin == "alert":
+            return None  # the alert stays as it was said; the thread note tells the change
         try:
             card = blocks.quota_card(snapshot, alias, origin=self.origin, toggleable=toggleable)
             text = blocks.quota_card_text(snapshot, alias)

@@ -14,11 +14,14 @@ from ..services.errors import ServiceError
 TOGGLE_ACTION = "quota_card_toggle_fallback"
 REFRESH_ACTION = "quota_card_refresh"
 ACTIONS_BLOCK = "quota_card_actions"
+# An alert message carries the card's switch among its own buttons.
+ALERT_ACTIONS_BLOCK = "quota_alert_actions"
 
 # Where a card lives decides how it is updated: a slash-command reply through its
 # response_url, a message the bot posted itself through chat.update, and a digest (many cards
-# in one message, each block id ending in `:<index>`) by composing the digest again.
-Origin = Literal["command", "message", "digest"]
+# in one message, each block id ending in `:<index>`) by composing the digest again, and an
+# alert (left as it is: what the switch did goes in its thread).
+Origin = Literal["command", "message", "digest", "alert"]
 
 
 class InvalidButtonValue(Exception):
@@ -80,6 +83,8 @@ def origin_of(block_id: str | None) -> Origin:
         return "message"
     if block_id is not None and block_id.startswith(f"{ACTIONS_BLOCK}:digest:"):
         return "digest"
+    if block_id is not None and block_id.startswith(ALERT_ACTIONS_BLOCK):
+        return "alert"
     return "command"
 
 

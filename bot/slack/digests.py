@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -130,16 +131,22 @@ def _any_global_balance(lines: list[DigestLine]) -> Application | None:
 
 
 async def post(
-    client: AsyncWebClient, channel_id: str, messages: list[DigestMessage]
+    client: AsyncWebClient,
+    channel_id: str,
+    messages: list[DigestMessage],
+    *,
+    posted: Callable[[str], Awaitable[None]] | None = None,
 ) -> tuple[str | None, str | None]:
     """Post the digest (the rest in its thread): the first message's ts once it is posted, and
-    Slack's error if any part was refused."""
+    Slack's error if any part was refused. `posted` hears of the first message at once."""
     ts: str | None = None
     try:
         first = await client.chat_postMessage(
             channel=channel_id, text=messages[0].text, blocks=messages[0].blocks
         )
         ts = str(first["ts"])
+        if posted is not None:
+            await posted(ts)
         for message in messages[1:]:
             await client.chat_postMessage(
                 channel=channel_id, thread_ts=ts, text=message.text, blocks=message.blocks

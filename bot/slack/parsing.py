@@ -367,6 +367,8 @@ def _threshold(raw: str) -> Threshold:
     percent = raw.endswith("%")
     try:
         value = Decimal(raw.removesuffix("%").replace(",", ""))
+        if value.is_finite() and 0 < value < _LARGEST_THRESHOLD:
+            value = value.quantize(Decimal("0.0001"))
     except InvalidOperation:
         value = Decimal("NaN")
     if percent and value.is_finite() and 0 < value < 100:

@@ -22,8 +22,9 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("team_id", sa.String(32), nullable=False),
         sa.Column("application_id", sa.String(36), nullable=False),
-        sa.Column("remaining", sa.String(64), nullable=False),
-        sa.Column("used", sa.String(64), nullable=False),
+        # Exact decimal text as Ace Data Cloud sent it, however long.
+        sa.Column("remaining", sa.Text(), nullable=False),
+        sa.Column("used", sa.Text(), nullable=False),
         sa.Column("allow_consume_global", sa.Boolean()),
         sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False),
     )

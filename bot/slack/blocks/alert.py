@@ -20,13 +20,13 @@ from slack_sdk.models.blocks import (
 from ...services.alerting import Level, Threshold
 from ...services.alerts import Watch
 from ...services.quota import QuotaSnapshot
+from .. import card_values
 from ..text import escape
 from .card import card_buttons
 from .forecast import forecast_text
 from .format import Blocks, amount, blocks, percent, quantity, slack_date, title, unit
 
 SNOOZE_ACTION = "quota_alert_snooze"
-ALERT_BLOCK = "quota_alert_actions"
 _SNOOZES = (("1h", "Snooze 1 h"), ("1d", "Snooze 1 day"), ("recovered", "Snooze until recovered"))
 _UTC = ZoneInfo("UTC")
 
@@ -52,12 +52,17 @@ def alert_message(
     service = escape(title(app))
     fallback_on = bool(app.allow_consume_global)
     match level:
-        case Level.EXHAUSTED if fallback_on:
+        case Level.EXHAUSTED:
             headline = (
                 f":rotating_light: {name} ({service}) has used up its own quota. Calls are now "
                 "paid from the global balance."
             )
-        case Level.EXHAUSTED:
+        case Level.FAILING if fallback_on:
+            headline = (
+                f"<!here> :rotating_light: {name} ({service}) has used up its quota and the "
+                "global balance is empty too: calls now fail."
+            )
+        case Level.FAILING:
             headline = (
                 f"<!here> :rotating_light: {name} ({service}) has used up its quota and global "
                 "fallback is OFF: calls now fail."
@@ -83,7 +88,7 @@ def alert_message(
     if snapshot.global_balance is not None:
         details.append(f"global balance {quantity(snapshot.global_balance)}")
     buttons = [_snooze_button(alias, choice, label) for choice, label in _SNOOZES]
-    if level == Level.EXHAUSTED and not fallback_on:
+    if level == Level.FAILING and not fallback_on:
         # The card's own switch (same handler, same checks), first.
         buttons = [*card_buttons(snapshot, alias, toggleable=True)[:1], *buttons]
     return AlertMessage(
@@ -97,7 +102,7 @@ def alert_message(
                     )
                 ]
             ),
-            ActionsBlock(block_id=f"{ALERT_BLOCK}:message", elements=buttons),
+            ActionsBlock(block_id=card_values.ALERT_ACTIONS_BLOCK, elements=buttons),
         ),
     )
 

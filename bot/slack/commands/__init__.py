@@ -53,7 +53,16 @@ from .lookup import list_aliases, show_alias, show_application
 logger = logging.getLogger(__name__)
 
 # Requests that change state: refused when the replay check could not run.
-CHANGES = (LinkAlias, UnlinkAlias, ChangeAdmin, SetDigest, DigestOff, SetAlert, AlertOff)
+CHANGES = (
+    LinkAlias,
+    UnlinkAlias,
+    ChangeAdmin,
+    SetDigest,
+    DigestOff,
+    DigestNow,
+    SetAlert,
+    AlertOff,
+)
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
