@@ -153,11 +153,14 @@ async def test_a_hundred_channels_watching_one_application_read_it_once(
         reply = await linked.quota("alert shared below 100", user=ADMIN, channel=channel)
         assert "Alert set" in reply.text
     app.log.clear()
+    acedata.calls.reset()
 
     checked = await check(linked, datetime.now(UTC) + timedelta(seconds=1))
 
     assert checked == 100
     assert app.log == ["GET"]
+    global_reads = [c for c in acedata.calls if c.request.url.params.get("scope") == "Global"]
+    assert len(global_reads) == 1
 
 
 async def test_an_alert_in_a_channel_that_is_gone_pauses_and_tells_who_set_it(
@@ -176,3 +179,23 @@ async def test_an_alert_in_a_channel_that_is_gone_pauses_and_tells_who_set_it(
     assert len(direct) == 1
     assert "The alert on *prod* in <#C0001> is paused" in direct[0].data["text"]
     assert await check(linked, START + timedelta(days=1)) == 0
+
+
+async def test_switching_the_fallback_from_an_alert_keeps_the_alert_and_notes_it_below(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    app = await watched(linked, acedata, "100")
+    app.remaining = 0
+    await check(linked, START)
+    alert = linked.slack.calls_to("chat.postMessage")[-1].data
+    blocks = alert["blocks"] if isinstance(alert["blocks"], list) else json.loads(alert["blocks"])
+
+    key = await linked.press({"blocks": blocks}, "quota_card_toggle_fallback", user=ADMIN)
+    await linked.settle()
+
+    assert app.allow is True
+    assert linked.slack.calls_to("chat.update") == []
+    assert all(not r.get("replace_original") for r in linked.slack.responses.get(key, []))
+    note = linked.slack.calls_to("chat.postMessage")[-1]
+    assert note.data["thread_ts"] == "1700000000.000100"
+    assert note.data["text"] == f"<@{ADMIN}> enabled global fallback for *prod* (was off)"

@@ -841,3 +841,19 @@ async def test_a_digest_slack_rate_limits_is_posted_after_the_wait(
     assert len(bot.slack.calls_to("chat.postMessage")) == 2  # refused once, then posted
     [delivery] = delivery_rows(db)
     assert (delivery["outcome"], delivery["slack_error"]) == ("sent", None)
+
+
+async def test_a_claim_whose_digest_was_posted_is_never_sent_again(
+    linked: BotClient, db: Engine
+) -> None:
+    bot = linked
+    slot = await abandoned_claim(bot, db, attempts=1)
+    with db.begin() as connection:
+        connection.execute(update(DigestDelivery.__table__).values(message_ts="1700000000.000999"))
+    bot.slack.calls.clear()
+
+    await round_at(bot, slot + timedelta(minutes=30))
+
+    assert digest_posts(bot.slack) == []
+    [delivery] = delivery_rows(db)
+    assert (delivery["outcome"], delivery["message_ts"]) == ("sent", "1700000000.000999")

@@ -46,7 +46,7 @@ async def read_quota(
     client: AceDataClient, token: str, application_id: str, *, deadline: float
 ) -> QuotaSnapshot:
     """The application (errors propagate) and, alongside, the global balance (best effort)."""
-    global_balance = asyncio.create_task(_global_balance_or_none(client, token, deadline=deadline))
+    global_balance = asyncio.create_task(global_balance_or_none(client, token, deadline=deadline))
     try:
         application = await client.get_application(token, application_id, deadline=deadline)
     except BaseException:
@@ -92,7 +92,7 @@ async def with_history(db: Database, team_id: str, snapshot: QuotaSnapshot) -> Q
     return replace(snapshot, forecast=outlook)
 
 
-async def _global_balance_or_none(
+async def global_balance_or_none(
     client: AceDataClient, token: str, *, deadline: float
 ) -> Application | None:
     try:

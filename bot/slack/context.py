@@ -66,6 +66,14 @@ class InteractionContext:
             message["blocks"] = blocks_
         return await self.respond(message, what="a private reply")
 
+    async def withdraw(self, ts: str) -> None:
+        """Delete a message the bot just posted here for something that then failed, so the
+        channel is not told of what does not exist."""
+        try:
+            await self.client.chat_delete(channel=self.channel_id, ts=ts)
+        except Exception as exc:
+            logger.warning("Could not withdraw a message %s: %s", self.log_context(), exc)
+
     def log_context(self) -> str:
         return f"team={self.team_id} channel={self.channel_id} user={self.user_id}"
 

@@ -17,10 +17,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError, Application
 from ..db.database import DatabaseUnavailable
+from ..db.models import utcnow
 from ..runtime import Runtime
 from ..services import aliases, history
 from ..services.errors import NoTokenConfigured
-from ..services.quota import QuotaSnapshot, read_quota, with_history
+from ..services.quota import QuotaSnapshot, global_balance_or_none, with_history
 from ..services.workspaces import platform_token
 from . import blocks
 from .blocks.digest import DigestLine, DigestMessage, digest_messages
@@ -38,6 +39,7 @@ class Round:
     kept) once however many channels show it."""
 
     reads: dict[tuple[str, str, str], asyncio.Task[QuotaSnapshot]] = field(default_factory=dict)
+    balances: dict[str, asyncio.Task[Application | None]] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_CONCURRENCY))
 
     def observe(
@@ -54,10 +56,19 @@ class Round:
         self, runtime: Runtime, team_id: str, token: str, application_id: str
     ) -> QuotaSnapshot:
         async with self.limit:
-            snapshot = await read_quota(
-                runtime.acedata, token, application_id, deadline=READ_DEADLINE
+            application = await runtime.acedata.get_application(
+                token, application_id, deadline=READ_DEADLINE
             )
+        snapshot = QuotaSnapshot(application, await self._balance(runtime, token), utcnow())
         return await with_history(runtime.db, team_id, snapshot)
+
+    def _balance(self, runtime: Runtime, token: str) -> asyncio.Task[Application | None]:
+        """The account's global balance, read once per token per round (best effort)."""
+        if token not in self.balances:
+            self.balances[token] = asyncio.ensure_future(
+                global_balance_or_none(runtime.acedata, token, deadline=READ_DEADLINE)
+            )
+        return self.balances[token]
 
 
 async def compose(

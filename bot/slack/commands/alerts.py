@@ -38,7 +38,7 @@ async def set_alert(context: CommandContext, request: SetAlert) -> None:
     below = threshold_text(request.threshold)
     # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
     try:
-        await context.client.chat_postMessage(
+        confirmation = await context.client.chat_postMessage(
             channel=context.channel_id,
             text=f":bell: This channel will be told when *{escape(request.alias)}* drops below "
             f"{below}, runs out within a day, or runs out.",
@@ -49,15 +49,19 @@ async def set_alert(context: CommandContext, request: SetAlert) -> None:
     except (aiohttp.ClientError, TimeoutError) as exc:
         await context.say_privately(blocks.digest_cannot_post(type(exc).__name__))
         return
-    await alerts.set_alert(
-        context.runtime.db,
-        team_id=context.team_id,
-        channel_id=context.channel_id,
-        alias=request.alias,
-        threshold=request.threshold,
-        now=utcnow(),
-        user_id=context.user_id,
-    )
+    try:
+        await alerts.set_alert(
+            context.runtime.db,
+            team_id=context.team_id,
+            channel_id=context.channel_id,
+            alias=request.alias,
+            threshold=request.threshold,
+            now=utcnow(),
+            user_id=context.user_id,
+        )
+    except Exception:
+        await context.withdraw(str(confirmation["ts"]))
+        raise
     await context.say_privately(
         f":bell: Alert set: *{escape(request.alias)}* below {below}. It is checked every "
         f"{context.runtime.settings.alert_check_seconds:g} s; `/quota alert` lists this "

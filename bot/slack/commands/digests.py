@@ -42,7 +42,7 @@ async def set_digest(context: CommandContext, request: SetDigest) -> None:
     first = schedule.next_run(now)
     # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
     try:
-        await context.client.chat_postMessage(
+        confirmation = await context.client.chat_postMessage(
             channel=context.channel_id, text=blocks.digest_confirmation(schedule, first)
         )
     except SlackApiError as exc:
@@ -53,14 +53,18 @@ async def set_digest(context: CommandContext, request: SetDigest) -> None:
     except (aiohttp.ClientError, TimeoutError) as exc:
         await context.say_privately(blocks.digest_cannot_post(type(exc).__name__))
         return
-    await digests.set_schedule(
-        context.runtime.db,
-        team_id=context.team_id,
-        channel_id=context.channel_id,
-        schedule=schedule,
-        now=now,
-        user_id=context.user_id,
-    )
+    try:
+        await digests.set_schedule(
+            context.runtime.db,
+            team_id=context.team_id,
+            channel_id=context.channel_id,
+            schedule=schedule,
+            now=now,
+            user_id=context.user_id,
+        )
+    except Exception:
+        await context.withdraw(str(confirmation["ts"]))
+        raise
     await context.say_privately(blocks.digest_set(schedule, first))
     # After the reply: a history for what the digest will show, where the bot has hardly any.
     await backfill_history(context)
