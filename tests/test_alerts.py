@@ -15,8 +15,10 @@ from .client import (
     APP_ID,
     CHANNEL,
     MEMBER,
+    OTHER_APP_ID,
     BotClient,
     FakeApplication,
+    application,
     table_rows,
 )
 
@@ -153,7 +155,7 @@ async def test_a_hundred_channels_watching_one_application_read_it_once(
         reply = await linked.quota("alert shared below 100", user=ADMIN, channel=channel)
         assert "Alert set" in reply.text
     app.log.clear()
-    acedata.calls.reset()
+    acedata.calls.clear()
 
     checked = await check(linked, datetime.now(UTC) + timedelta(seconds=1))
 
@@ -199,3 +201,30 @@ async def test_switching_the_fallback_from_an_alert_keeps_the_alert_and_notes_it
     note = linked.slack.calls_to("chat.postMessage")[-1]
     assert note.data["thread_ts"] == "1700000000.000100"
     assert note.data["text"] == f"<@{ADMIN}> enabled global fallback for *prod* (was off)"
+
+
+async def test_a_rate_limited_account_is_left_alone_for_the_rest_of_the_round(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    await linked.quota(f"link shared {APP_ID} --workspace", user=ADMIN)
+    await linked.quota(f"link other {OTHER_APP_ID} --workspace", user=ADMIN)
+    for alias in ("shared", "other"):
+        for number in range(3):
+            reply = await linked.quota(
+                f"alert {alias} below 100", user=ADMIN, channel=f"C7{number}"
+            )
+            assert "Alert set" in reply.text
+    acedata.get(f"/applications/{APP_ID}").respond(
+        429, headers={"Retry-After": "600"}, json={"detail": "Slow down"}
+    )
+    acedata.get(f"/applications/{OTHER_APP_ID}").respond(
+        json=application(OTHER_APP_ID, remaining=50)
+    )
+    acedata.calls.clear()
+
+    checked = await check(linked, datetime.now(UTC) + timedelta(seconds=1))
+
+    assert checked == 6
+    reads = [c.request.url.path for c in acedata.calls if "/applications/" in c.request.url.path]
+    # One account: asked once, told to wait, then spared for the rest of the round.
+    assert len([path for path in reads if path.endswith((APP_ID, OTHER_APP_ID))]) == 1

@@ -15,7 +15,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..acedata import AceDataError, Application
+from ..acedata import AceDataError, Application, RateLimited
 from ..db.database import DatabaseUnavailable
 from ..db.models import utcnow
 from ..runtime import Runtime
@@ -31,16 +31,21 @@ logger = logging.getLogger(__name__)
 
 READ_DEADLINE = 8.0
 READ_CONCURRENCY = 8
+READS_PER_TOKEN = 4
 
 
 @dataclass
 class Round:
-    """The reads of one round of digests, shared so an application is read (and its reading
-    kept) once however many channels show it."""
+    """The reads of one round of digests or alert checks, shared so an application is read (and
+    its reading kept) once however many channels show it. Reads are bounded overall and per
+    token (one Ace Data Cloud account), and a token that is rate-limited is left alone for the
+    rest of the round."""
 
     reads: dict[tuple[str, str, str], asyncio.Task[QuotaSnapshot]] = field(default_factory=dict)
     balances: dict[str, asyncio.Task[Application | None]] = field(default_factory=dict)
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_CONCURRENCY))
+    per_token: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    rate_limited: dict[str, RateLimited] = field(default_factory=dict)
 
     def observe(
         self, runtime: Runtime, team_id: str, token: str, application_id: str
@@ -55,10 +60,17 @@ class Round:
     async def _observe(
         self, runtime: Runtime, team_id: str, token: str, application_id: str
     ) -> QuotaSnapshot:
-        async with self.limit:
-            application = await runtime.acedata.get_application(
-                token, application_id, deadline=READ_DEADLINE
-            )
+        token_limit = self.per_token.setdefault(token, asyncio.Semaphore(READS_PER_TOKEN))
+        async with token_limit, self.limit:
+            if token in self.rate_limited:
+                raise self.rate_limited[token]
+            try:
+                application = await runtime.acedata.get_application(
+                    token, application_id, deadline=READ_DEADLINE
+                )
+            except RateLimited as exc:
+                self.rate_limited[token] = exc
+                raise
         snapshot = QuotaSnapshot(application, await self._balance(runtime, token), utcnow())
         return await with_history(runtime.db, team_id, snapshot)
 
