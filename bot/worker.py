@@ -83,12 +83,19 @@ async def digest_round(runtime: Runtime, client: AsyncWebClient, *, now: datetim
         return 0
     logger.info("Sending %d digest(s)", len(slots))
     round_ = Round()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    def clock() -> datetime:
+        """The round's time, moving on as the round goes (leases are renewed with it)."""
+        return now + timedelta(seconds=loop.time() - started)
+
     limit = asyncio.Semaphore(DELIVERY_CONCURRENCY)
 
     async def deliver(slot: digests.ClaimedSlot) -> None:
         async with limit:
             try:
-                await deliver_slot(runtime, client, slot, round_, now=now)
+                await deliver_slot(runtime, client, slot, round_, now=now, clock=clock)
             except Exception:  # one channel's trouble never stops the others
                 logger.exception("Digest for channel=%s failed", slot.setup.channel_id)
 
@@ -103,13 +110,14 @@ async def deliver_slot(
     round_: Round,
     *,
     now: datetime,
+    clock: Callable[[], datetime],
 ) -> None:
     """Compose, post and record one claimed slot. A slot left unrecorded (the database failed)
     is claimed again after its lease."""
     setup = slot.setup
     where = f"team={setup.team_id} channel={setup.channel_id} slot={slot.slot.isoformat()}"
     try:
-        if not await digests.start(runtime.db, slot, now=utcnow()):
+        if not await digests.start(runtime.db, slot, now=clock()):
             logger.info("Digest %s was taken over by another worker", where)
             return
         since = await digests.previous_delivery_time(runtime.db, slot)
@@ -148,7 +156,11 @@ async def deliver_slot(
 
 
 async def _finish(
-    runtime: Runtime, slot: digests.ClaimedSlot, ts: str | None, error: str | None, where: str
+    runtime: Runtime,
+    slot: digests.ClaimedSlot,
+    ts: str | None,
+    error: str | None,
+    where: str,
 ) -> None:
     """Record the outcome, trying a little harder than usual: an unrecorded slot without its
     message ts would be sent again after its lease."""
@@ -157,6 +169,7 @@ async def _finish(
             await digests.finish(
                 runtime.db,
                 slot,
+                # When it was sent, as the readings are timed: "change since the last digest".
                 now=utcnow(),
                 outcome="sent" if ts else "failed",
                 message_ts=ts,
