@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from bot.config import Settings
 from bot.db.migrate import upgrade_to_head
 from bot.db.models import Base
+from bot.runtime import Runtime
 from bot.web import create_web_app
 
 from .client import (
@@ -168,6 +169,14 @@ async def bot(
 ) -> AsyncIterator[BotClient]:
     async with serve(settings, slack) as client:
         yield client
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The bot's runtime without its web server, for services tested on their own."""
+    runtime = await Runtime.open(settings)
+    yield runtime
+    await runtime.close()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +16,6 @@ import respx
 from sqlalchemy import Engine, select
 
 from bot.acedata import AceDataClient, Application, DailyUsage, MalformedResponse
-from bot.config import Settings
 from bot.db.models import Observation as ObservationRow
 from bot.runtime import Runtime
 from bot.services.backfill import UnusableUsage, backfill_if_sparse, backfilled_history
@@ -88,13 +86,6 @@ def warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
         for record in caplog.records
         if record.levelno >= logging.WARNING and record.name.startswith("bot")
     ]
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(settings)
-    yield runtime
-    await runtime.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import Engine, text
 
-from bot.config import Settings
 from bot.runtime import Runtime
 from bot.services.history import prune
 
 from .client import APP_ID
 from .slack_server import TEAM_ID
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(settings)
-    yield runtime
-    await runtime.close()
 
 
 def store(db: Engine, ages: list[timedelta]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from cryptography.fernet import Fernet
@@ -18,13 +17,6 @@ from bot.services.workspaces import platform_token, save_token
 
 from .client import APP_ID
 from .slack_server import TEAM_ID
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = await Runtime.open(settings)
-    yield runtime
-    await runtime.close()
 
 
 async def test_a_lock_taken_over_is_not_released_by_its_old_holder(

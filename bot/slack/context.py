@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
@@ -65,6 +67,22 @@ class InteractionContext:
         if blocks_ is not None:
             message["blocks"] = blocks_
         return await self.respond(message, what="a private reply")
+
+    async def announce(self, text: str) -> str | None:
+        """Post `text` in the channel before saving what it announces: the message's ts, or
+        None when Slack would not let the bot post there (the user has been told how to invite
+        it, and nothing is to be saved)."""
+        try:
+            response = await self.client.chat_postMessage(channel=self.channel_id, text=text)
+        except SlackApiError as exc:
+            error = str(exc.response.get("error"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            error = type(exc).__name__
+        else:
+            return str(response["ts"])
+        logger.info("Slack would not take a post %s: %s", self.log_context(), error)
+        await self.say_privately(blocks.digest_cannot_post(error))
+        return None
 
     async def withdraw(self, ts: str) -> None:
         """Delete a message the bot just posted here for something that then failed, so the

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import logging
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-
 from ...db.models import utcnow
 from ...services import alerts, aliases
-from .. import blocks
 from ..blocks.alert import alert_list, threshold_text
 from ..parsing import AlertOff, ListAlerts, SetAlert
 from ..text import escape
@@ -37,17 +33,11 @@ async def set_alert(context: CommandContext, request: SetAlert) -> None:
     )
     below = threshold_text(request.threshold)
     # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
-    try:
-        confirmation = await context.client.chat_postMessage(
-            channel=context.channel_id,
-            text=f":bell: This channel will be told when *{escape(request.alias)}* drops below "
-            f"{below}, runs out within a day, or runs out.",
-        )
-    except SlackApiError as exc:
-        await context.say_privately(blocks.digest_cannot_post(str(exc.response.get("error"))))
-        return
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        await context.say_privately(blocks.digest_cannot_post(type(exc).__name__))
+    confirmation = await context.announce(
+        f":bell: This channel will be told when *{escape(request.alias)}* drops below "
+        f"{below}, runs out within a day, or runs out."
+    )
+    if confirmation is None:
         return
     try:
         await alerts.set_alert(
@@ -60,7 +50,7 @@ async def set_alert(context: CommandContext, request: SetAlert) -> None:
             user_id=context.user_id,
         )
     except Exception:
-        await context.withdraw(str(confirmation["ts"]))
+        await context.withdraw(confirmation)
         raise
     await context.say_privately(
         f":bell: Alert set: *{escape(request.alias)}* below {below}. It is checked every "

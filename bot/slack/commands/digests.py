@@ -41,17 +41,8 @@ async def set_digest(context: CommandContext, request: SetDigest) -> None:
     now = utcnow()
     first = schedule.next_run(now)
     # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
-    try:
-        confirmation = await context.client.chat_postMessage(
-            channel=context.channel_id, text=blocks.digest_confirmation(schedule, first)
-        )
-    except SlackApiError as exc:
-        error = str(exc.response.get("error"))
-        logger.info("Digest setup refused by Slack %s: %s", context.log_context(), error)
-        await context.say_privately(blocks.digest_cannot_post(error))
-        return
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        await context.say_privately(blocks.digest_cannot_post(type(exc).__name__))
+    confirmation = await context.announce(blocks.digest_confirmation(schedule, first))
+    if confirmation is None:
         return
     try:
         await digests.set_schedule(
@@ -63,7 +54,7 @@ async def set_digest(context: CommandContext, request: SetDigest) -> None:
             user_id=context.user_id,
         )
     except Exception:
-        await context.withdraw(str(confirmation["ts"]))
+        await context.withdraw(confirmation)
         raise
     await context.say_privately(blocks.digest_set(schedule, first))
     # After the reply: a history for what the digest will show, where the bot has hardly any.
