@@ -14,17 +14,16 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .acedata import AceDataError
 from .db.database import DatabaseUnavailable
 from .db.models import utcnow
 from .runtime import Runtime
-from .services import alerts, aliases, digests, history
-from .services.alerting import Reading, decide
-from .services.errors import AliasNotFound, NoTokenConfigured
+from .services import alerts, digests, history
+from .services.errors import NoTokenConfigured
+from .services.readings import Round
 from .services.workspaces import platform_token
 from .slack import blocks
 from .slack.blocks.alert import alert_message, recovered_message
-from .slack.digests import Round, compose, post
+from .slack.digests import compose, post
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ async def digest_round(runtime: Runtime, client: AsyncWebClient, *, now: datetim
     if not slots:
         return 0
     logger.info("Sending %d digest(s)", len(slots))
-    round_ = Round()
+    round_ = Round(runtime.acedata, runtime.db)
     loop = asyncio.get_running_loop()
     started = loop.time()
 
@@ -205,7 +204,7 @@ async def alert_round(runtime: Runtime, client: AsyncWebClient, *, now: datetime
     watches = await alerts.claim_due(runtime.db, now=now, every=every)
     if not watches:
         return 0
-    round_ = Round()
+    round_ = Round(runtime.acedata, runtime.db)
     tokens: dict[str, asyncio.Task[str]] = {}
 
     def token_for(team_id: str) -> asyncio.Task[str]:
@@ -241,29 +240,12 @@ async def check_watch(
     A check that cannot read or post leaves the state as it was, to be tried next time."""
     where = f"team={watch.team_id} channel={watch.channel_id} alias={watch.alias}"
     try:
-        alias = await aliases.resolve(
-            runtime.db, team_id=watch.team_id, channel_id=watch.channel_id, name=watch.alias
-        )
-        snapshot = await round_.observe(
-            runtime, watch.team_id, await token_for(watch.team_id), alias.application_id
-        )
-    except (AliasNotFound, NoTokenConfigured, AceDataError, DatabaseUnavailable) as exc:
-        logger.warning("Alert check %s skipped: %s: %s", where, type(exc).__name__, exc)
+        token = await token_for(watch.team_id)
+        check = await alerts.evaluate(runtime.db, round_, watch, token=token, now=now)
+    except (alerts.CheckSkipped, NoTokenConfigured, DatabaseUnavailable) as exc:
+        logger.warning("Alert check %s skipped: %s", where, exc)
         return
-    app = snapshot.application
-    if not (app.remaining_amount.is_finite() and app.used_amount.is_finite()):
-        logger.warning("Alert check %s skipped: unreadable amounts", where)
-        return
-    global_empty = (
-        snapshot.global_balance is not None and snapshot.global_balance.remaining_amount <= 0
-    )
-    reading = Reading(
-        app.remaining_amount,
-        app.used_amount,
-        snapshot.forecast.runs_out_at if snapshot.forecast else None,
-        calls_fail_when_out=app.allow_consume_global is not True or global_empty,
-    )
-    decision = decide(watch.state, reading, watch.threshold, now)
+    decision, snapshot = check.decision, check.snapshot
     message = None
     if decision.post is not None:
         message = alert_message(watch.alias, decision.post, snapshot, watch.threshold)

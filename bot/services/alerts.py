@@ -13,10 +13,14 @@ from decimal import Decimal
 from sqlalchemy import delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.database import Database
+from ..acedata import AceDataError
+from ..db.database import Database, DatabaseUnavailable
 from ..db.models import QuotaAlert
-from . import audit
-from .alerting import AlertState, Level, Threshold, snooze
+from . import aliases, audit
+from .alerting import AlertState, Decision, Level, Reading, Threshold, decide, snooze
+from .errors import AliasNotFound
+from .quota import QuotaSnapshot
+from .readings import Round
 from .workspaces import ensure_workspace
 
 SNOOZE_CHOICES: dict[str, float | None] = {"1h": 1, "1d": 24, "recovered": None}
@@ -224,3 +228,49 @@ async def snooze_alert(
         return _watch(row)
 
     return await db.run(write, changes=True)
+
+
+@dataclass(frozen=True)
+class Check:
+    """A watched alias read and judged: what to tell the channel, and the state to keep once
+    it has been told."""
+
+    watch: Watch
+    snapshot: QuotaSnapshot
+    decision: Decision
+
+
+class CheckSkipped(Exception):
+    """The alias could not be read this time (gone, no token, upstream or database trouble);
+    its state stays as it was, to be tried next time."""
+
+
+async def evaluate(
+    db: Database,
+    round_: Round,
+    watch: Watch,
+    *,
+    token: str,
+    now: datetime,
+) -> Check:
+    """Read the watched alias through `round_` and decide; CheckSkipped if it cannot be read."""
+    try:
+        alias = await aliases.resolve(
+            db, team_id=watch.team_id, channel_id=watch.channel_id, name=watch.alias
+        )
+        snapshot = await round_.observe(watch.team_id, token, alias.application_id)
+    except (AliasNotFound, AceDataError, DatabaseUnavailable) as exc:
+        raise CheckSkipped(f"{type(exc).__name__}: {exc}") from None
+    app = snapshot.application
+    if not (app.remaining_amount.is_finite() and app.used_amount.is_finite()):
+        raise CheckSkipped("unreadable amounts")
+    global_empty = (
+        snapshot.global_balance is not None and snapshot.global_balance.remaining_amount <= 0
+    )
+    reading = Reading(
+        app.remaining_amount,
+        app.used_amount,
+        snapshot.forecast.runs_out_at if snapshot.forecast else None,
+        calls_fail_when_out=app.allow_consume_global is not True or global_empty,
+    )
+    return Check(watch, snapshot, decide(watch.state, reading, watch.threshold, now))

@@ -9,18 +9,24 @@ missed slot is sent, marked late.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.database import Database
+from ..acedata import AceDataError
+from ..db.database import Database, DatabaseUnavailable
 from ..db.models import DigestDelivery, DigestSchedule
-from . import audit
+from . import aliases, audit, history
+from .errors import NoTokenConfigured
+from .quota import QuotaSnapshot
+from .readings import Round
 from .schedules import Schedule
-from .workspaces import ensure_workspace
+from .workspaces import ensure_workspace, platform_token
 
 LEASE = timedelta(minutes=5)
 # A slot sent later than this after it was due says so.
@@ -333,3 +339,64 @@ async def previous_delivery_time(db: Database, slot: ClaimedSlot) -> datetime | 
         )
 
     return await db.run(read)
+
+
+@dataclass(frozen=True)
+class DigestEntry:
+    """One alias of a channel's digest: its reading, or why there is none."""
+
+    alias: str
+    application_id: str
+    snapshot: QuotaSnapshot | None
+    error: Exception | None  # NoTokenConfigured or an AceDataError, when there is no reading
+    change: Decimal | None  # remaining now minus at the last digest
+
+
+async def entries(
+    db: Database,
+    round_: Round,
+    *,
+    team_id: str,
+    channel_id: str,
+    fallback_token: str | None,
+    since: datetime | None,
+) -> list[DigestEntry]:
+    """Every alias visible in the channel with its quota, read through `round_`."""
+    linked = await aliases.visible_aliases(db, team_id=team_id, channel_id=channel_id)
+    try:
+        token: str | None = await platform_token(db, team_id, fallback_token)
+        missing: Exception | None = None
+    except NoTokenConfigured as exc:
+        token, missing = None, exc
+
+    async def entry(alias: aliases.LinkedAlias) -> DigestEntry:
+        if token is None:
+            return DigestEntry(alias.name, alias.application_id, None, missing, None)
+        try:
+            snapshot = await round_.observe(team_id, token, alias.application_id)
+        except AceDataError as exc:
+            return DigestEntry(alias.name, alias.application_id, None, exc, None)
+        return DigestEntry(
+            alias.name,
+            alias.application_id,
+            snapshot,
+            None,
+            await _change_since(db, team_id, snapshot, since),
+        )
+
+    return list(await asyncio.gather(*(entry(alias) for alias in linked)))
+
+
+async def _change_since(
+    db: Database, team_id: str, snapshot: QuotaSnapshot, since: datetime | None
+) -> Decimal | None:
+    remaining = snapshot.application.remaining_amount
+    if since is None or not remaining.is_finite():
+        return None
+    try:
+        then = await history.remaining_at(
+            db, team_id=team_id, application_id=snapshot.application.id, at=since
+        )
+    except DatabaseUnavailable:
+        return None
+    return None if then is None else remaining - then

@@ -1,86 +1,26 @@
-"""Composing a channel's digest from its aliases and posting it; the worker and `/quota digest
-now` share this. One upstream read per distinct application and token per round."""
+"""Rendering a channel's digest from its entries (`services.digests.entries`) and posting it;
+the worker and `/quota digest now` share this."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..acedata import AceDataError, Application, RateLimited
-from ..db.database import DatabaseUnavailable
-from ..db.models import utcnow
+from ..acedata import AceDataError, Application
 from ..runtime import Runtime
-from ..services import aliases, history
-from ..services.errors import NoTokenConfigured
-from ..services.quota import QuotaSnapshot, global_balance_or_none, with_history
-from ..services.workspaces import platform_token
+from ..services import digests
+from ..services.readings import Round
 from . import blocks
 from .blocks.digest import DigestLine, DigestMessage, digest_messages
 from .context import common_failure_text
 
 logger = logging.getLogger(__name__)
-
-READ_DEADLINE = 8.0
-READ_CONCURRENCY = 8
-READS_PER_TOKEN = 4
-
-
-@dataclass
-class Round:
-    """The reads of one round of digests or alert checks, shared so an application is read (and
-    its reading kept) once however many channels show it. Reads are bounded overall and per
-    token (one Ace Data Cloud account), and a token that is rate-limited is left alone for the
-    rest of the round."""
-
-    reads: dict[tuple[str, str, str], asyncio.Task[QuotaSnapshot]] = field(default_factory=dict)
-    balances: dict[str, asyncio.Task[Application | None]] = field(default_factory=dict)
-    limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_CONCURRENCY))
-    per_token: dict[str, asyncio.Semaphore] = field(default_factory=dict)
-    rate_limited: dict[str, RateLimited] = field(default_factory=dict)
-
-    def observe(
-        self, runtime: Runtime, team_id: str, token: str, application_id: str
-    ) -> asyncio.Task[QuotaSnapshot]:
-        key = (team_id, token, application_id)
-        if key not in self.reads:
-            self.reads[key] = asyncio.ensure_future(
-                self._observe(runtime, team_id, token, application_id)
-            )
-        return self.reads[key]
-
-    async def _observe(
-        self, runtime: Runtime, team_id: str, token: str, application_id: str
-    ) -> QuotaSnapshot:
-        token_limit = self.per_token.setdefault(token, asyncio.Semaphore(READS_PER_TOKEN))
-        async with token_limit, self.limit:
-            if token in self.rate_limited:
-                raise self.rate_limited[token]
-            try:
-                application = await runtime.acedata.get_application(
-                    token, application_id, deadline=READ_DEADLINE
-                )
-            except RateLimited as exc:
-                self.rate_limited[token] = exc
-                raise
-        snapshot = QuotaSnapshot(application, await self._balance(runtime, token), utcnow())
-        return await with_history(runtime.db, team_id, snapshot)
-
-    def _balance(self, runtime: Runtime, token: str) -> asyncio.Task[Application | None]:
-        """The account's global balance, read once per token per round (best effort)."""
-        if token not in self.balances:
-            self.balances[token] = asyncio.ensure_future(
-                global_balance_or_none(runtime.acedata, token, deadline=READ_DEADLINE)
-            )
-        return self.balances[token]
 
 
 async def compose(
@@ -96,54 +36,42 @@ async def compose(
     round_: Round | None = None,
 ) -> list[DigestMessage]:
     """The digest of every alias visible in the channel, as messages to post."""
-    round_ = round_ or Round()
-    linked = await aliases.visible_aliases(runtime.db, team_id=team_id, channel_id=channel_id)
-    try:
-        token: str | None = await platform_token(runtime.db, team_id, runtime.fallback_token)
-        missing = None
-    except NoTokenConfigured as exc:
-        token, missing = None, common_failure_text(exc)
-
-    async def line(alias: aliases.LinkedAlias) -> DigestLine:
-        if token is None:
-            return DigestLine(alias.name, alias.application_id, None, missing, None, None)
-        try:
-            snapshot = await round_.observe(runtime, team_id, token, alias.application_id)
-        except AceDataError as exc:
-            problem = blocks.upstream_problem(
-                exc, application_id=alias.application_id, alias=alias.name
-            )
-            return DigestLine(alias.name, alias.application_id, None, problem, None, None)
-        change = None
-        if since is not None:
-            with_change = await _remaining_at(runtime, team_id, alias.application_id, since)
-            if with_change is not None and snapshot.application.remaining_amount.is_finite():
-                change = snapshot.application.remaining_amount - with_change
-        return DigestLine(
-            alias.name, alias.application_id, snapshot, None, change, snapshot.forecast
-        )
-
-    lines = await asyncio.gather(*(line(alias) for alias in linked))
-    global_balance = _any_global_balance(lines)
+    found = await digests.entries(
+        runtime.db,
+        round_ or Round(runtime.acedata, runtime.db),
+        team_id=team_id,
+        channel_id=channel_id,
+        fallback_token=runtime.fallback_token,
+        since=since,
+    )
+    lines = [_line(entry) for entry in found]
     return digest_messages(
         lines,
         title=title,
         now=now,
         zone=zone,
         late_slot=late_slot,
-        global_balance=global_balance,
+        global_balance=_any_global_balance(lines),
     )
 
 
-async def _remaining_at(
-    runtime: Runtime, team_id: str, application_id: str, at: datetime
-) -> Decimal | None:
-    try:
-        return await history.remaining_at(
-            runtime.db, team_id=team_id, application_id=application_id, at=at
+def _line(entry: digests.DigestEntry) -> DigestLine:
+    problem = None
+    if isinstance(entry.error, AceDataError):
+        problem = blocks.upstream_problem(
+            entry.error, application_id=entry.application_id, alias=entry.alias
         )
-    except DatabaseUnavailable:
-        return None
+    elif entry.error is not None:
+        problem = common_failure_text(entry.error)
+    snapshot = entry.snapshot
+    return DigestLine(
+        entry.alias,
+        entry.application_id,
+        snapshot,
+        problem,
+        entry.change,
+        snapshot.forecast if snapshot else None,
+    )
 
 
 def _any_global_balance(lines: list[DigestLine]) -> Application | None:

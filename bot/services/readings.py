@@ -1,0 +1,59 @@
+"""Reads shared across one round of digests or alert checks: an application is read (and its
+reading kept) once however many channels show it. Reads are bounded overall and per token (one
+Ace Data Cloud account), and a token that is rate-limited is left alone for the rest of the
+round."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from ..acedata import AceDataClient, Application, RateLimited
+from ..db.database import Database
+from ..db.models import utcnow
+from .quota import QuotaSnapshot, global_balance_or_none, with_history
+
+READ_DEADLINE = 8.0
+READ_CONCURRENCY = 8
+READS_PER_TOKEN = 4
+
+
+@dataclass
+class Round:
+    client: AceDataClient
+    db: Database
+    reads: dict[tuple[str, str, str], asyncio.Task[QuotaSnapshot]] = field(default_factory=dict)
+    balances: dict[str, asyncio.Task[Application | None]] = field(default_factory=dict)
+    limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_CONCURRENCY))
+    per_token: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    rate_limited: dict[str, RateLimited] = field(default_factory=dict)
+
+    def observe(self, team_id: str, token: str, application_id: str) -> asyncio.Task[QuotaSnapshot]:
+        """The application's quota with its history and forecast; AceDataError if unreadable."""
+        key = (team_id, token, application_id)
+        if key not in self.reads:
+            self.reads[key] = asyncio.ensure_future(self._observe(team_id, token, application_id))
+        return self.reads[key]
+
+    async def _observe(self, team_id: str, token: str, application_id: str) -> QuotaSnapshot:
+        token_limit = self.per_token.setdefault(token, asyncio.Semaphore(READS_PER_TOKEN))
+        async with token_limit, self.limit:
+            if token in self.rate_limited:
+                raise self.rate_limited[token]
+            try:
+                application = await self.client.get_application(
+                    token, application_id, deadline=READ_DEADLINE
+                )
+            except RateLimited as exc:
+                self.rate_limited[token] = exc
+                raise
+        snapshot = QuotaSnapshot(application, await self._balance(token), utcnow())
+        return await with_history(self.db, team_id, snapshot)
+
+    def _balance(self, token: str) -> asyncio.Task[Application | None]:
+        """The account's global balance, read once per token per round (best effort)."""
+        if token not in self.balances:
+            self.balances[token] = asyncio.ensure_future(
+                global_balance_or_none(self.client, token, deadline=READ_DEADLINE)
+            )
+        return self.balances[token]
