@@ -22,7 +22,7 @@ from bot.db.models import Base
 from bot.runtime import Runtime
 from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
 
-from .slack_server import TEAM_ID, SlackServer
+from .slack_server import TEAM_ID, Call, SlackServer
 
 ACEDATA_API = "https://acedata.test/api/v1"
 ADMIN = "UADMIN"
@@ -149,6 +149,12 @@ def card_with_button(action_id: str, value: dict[str, Any]) -> dict[str, Any]:
             {"type": "actions", "block_id": "quota_card_actions:command", "elements": [button]}
         ]
     }
+
+
+def blocks_of(call: Call) -> list[dict[str, Any]]:
+    """The blocks of a Web API call the bot made (sent as JSON text or as a list)."""
+    raw = call.data.get("blocks")
+    return json.loads(raw) if isinstance(raw, str) else list(raw or [])
 
 
 def button_labels(blocks: list[dict[str, Any]]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import respx
@@ -21,6 +20,7 @@ from .client import (
     application,
     table_rows,
 )
+from .test_digests import blocks_of
 
 # Alerts are due from the moment they are set; checks happen from a minute later on.
 START = datetime.now(UTC) + timedelta(minutes=1)
@@ -100,8 +100,7 @@ async def test_exhausted_with_the_fallback_off_calls_the_channel_and_offers_the_
     assert "calls now fail" in message.data["text"]
     labels = [
         element["text"]["text"]
-        for block in json.loads(json.dumps(message.data["blocks"]))
-        if isinstance(block, dict)
+        for block in blocks_of(message)
         for element in block.get("elements", [])
         if element.get("type") == "button"
     ]
@@ -126,10 +125,7 @@ async def test_a_snooze_is_honoured_and_lifted_when_it_runs_out(
     app = await watched(linked, acedata, "100")
     app.remaining = 90
     await check(linked, START)
-    low = linked.slack.calls_to("chat.postMessage")[-1].data
-    card = {
-        "blocks": low["blocks"] if isinstance(low["blocks"], list) else json.loads(low["blocks"])
-    }
+    card = {"blocks": blocks_of(linked.slack.calls_to("chat.postMessage")[-1])}
     key = await linked.press(card, "quota_alert_snooze:1d", user=MEMBER)
     told = await linked.slack.wait_for_response(key)
     assert "snoozed the alert on *prod* for a day" in told["text"]
@@ -189,8 +185,7 @@ async def test_switching_the_fallback_from_an_alert_keeps_the_alert_and_notes_it
     app = await watched(linked, acedata, "100")
     app.remaining = 0
     await check(linked, START)
-    alert = linked.slack.calls_to("chat.postMessage")[-1].data
-    blocks = alert["blocks"] if isinstance(alert["blocks"], list) else json.loads(alert["blocks"])
+    blocks = blocks_of(linked.slack.calls_to("chat.postMessage")[-1])
 
     key = await linked.press({"blocks": blocks}, "quota_card_toggle_fallback", user=ADMIN)
     await linked.settle()

@@ -5,7 +5,6 @@ and updated in place by their buttons."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from .client import (
     OTHER_CHANNEL,
     BotClient,
     FakeApplication,
+    blocks_of,
     button_labels,
     mock_quota,
     table_rows,
@@ -93,11 +93,6 @@ def texts(value: Any) -> list[str]:
     if isinstance(value, list):
         return [t for item in value for t in texts(item)]
     return []
-
-
-def blocks_of(call: Call) -> list[dict[str, Any]]:
-    raw = call.data.get("blocks")
-    return json.loads(raw) if isinstance(raw, str) else list(raw or [])
 
 
 def digest_posts(slack: SlackServer, channel: str | None = None) -> list[Call]:

@@ -11,16 +11,13 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError
-from ..db.models import utcnow
 from ..runtime import Runtime
-from ..services import digests
 from ..services.aliases import check_card_target, is_linked_in_workspace, is_visible_in_channel
 from ..services.errors import (
     AliasNotFound,
@@ -40,8 +37,8 @@ from ..services.quota import QuotaSnapshot, observe_quota
 from . import blocks, card_values
 from .authz import AdminCheckFailed, NotAdmin
 from .card_values import CardTarget, InvalidButtonValue, Origin
-from .context import InteractionContext, common_failure_text
-from .digests import compose
+from .context import PressContext, common_failure_text
+from .digests import compose_now
 from .envelope import ButtonPress
 from .guards import ENVELOPE, REPLAY_UNCHECKED
 from .responder import ResponseUrl
@@ -52,7 +49,7 @@ DEADLINE = 8.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class CardContext(InteractionContext):
+class CardContext(PressContext):
     """A button press on a quota card: the card's message, and how to update it."""
 
     message_ts: str | None
@@ -81,11 +78,6 @@ class CardContext(InteractionContext):
             block_id=press.action.block_id,
             value=press.action.value,
         )
-
-    async def say_privately(self, text: str, blocks_: blocks.Blocks | None = None) -> bool:
-        # Never replace the message that holds the button with a private note.
-        message = {"response_type": "ephemeral", "text": text, "replace_original": False}
-        return await self.respond(message, what="a private reply")
 
     async def update_card(
         self, snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool = True
@@ -117,17 +109,8 @@ class CardContext(InteractionContext):
         """A digest's card changed: the digest is composed again and its message replaced."""
         assert self.message_ts is not None
         try:
-            found = await digests.channel_schedule(
-                self.runtime.db, team_id=self.team_id, channel_id=self.channel_id
-            )
-            schedule = found[0].schedule if found else None
-            pages = await compose(
-                self.runtime,
-                team_id=self.team_id,
-                channel_id=self.channel_id,
-                title=schedule.describe() if schedule else "Quota digest",
-                zone=schedule.zone if schedule else ZoneInfo("UTC"),
-                now=utcnow(),
+            pages = await compose_now(
+                self.runtime, team_id=self.team_id, channel_id=self.channel_id
             )
             page = next(
                 (p for p in pages if any(b.get("block_id") == self.block_id for b in p.blocks)),

@@ -16,7 +16,7 @@ from ..services.aliases import normalize_alias
 from ..services.errors import ServiceError
 from . import blocks
 from .blocks.alert import SNOOZE_ACTION
-from .context import InteractionContext, common_failure_text
+from .context import PressContext, common_failure_text
 from .envelope import ButtonPress
 from .guards import ENVELOPE
 from .responder import ResponseUrl
@@ -32,7 +32,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         press: ButtonPress = context[ENVELOPE]
         if not press.channel_id:
             return
-        interaction = InteractionContext(
+        interaction = PressContext(
             runtime=runtime,
             client=context.client,
             response_url=ResponseUrl.of(runtime, press.response_url),
@@ -44,12 +44,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await _snooze(interaction, press.action.value)
 
 
-async def _snooze(context: InteractionContext, value: str | None) -> None:
+async def _snooze(context: PressContext, value: str | None) -> None:
     try:
         alias, choice = _read(value)
     except (ValueError, ServiceError):
         logger.warning("Unreadable snooze button %s", context.log_context())
-        await _tell(context, blocks.INVALID_BUTTON)
+        await context.say_privately(blocks.INVALID_BUTTON)
         return
     try:
         watch = await snooze_alert(
@@ -65,15 +65,14 @@ async def _snooze(context: InteractionContext, value: str | None) -> None:
         if text is None:
             logger.exception("Snooze failed %s", context.log_context())
             text = blocks.INTERNAL_ERROR
-        await _tell(context, text)
+        await context.say_privately(text)
         return
     name = f"*{escape(alias)}*"
     if watch is None:
-        await _tell(context, f":mag: There is no alert on {name} in this channel any more.")
+        await context.say_privately(f":mag: There is no alert on {name} in this channel any more.")
         return
     how = {"1h": "for an hour", "1d": "for a day", "recovered": "until it recovers"}[choice]
-    await _tell(
-        context,
+    await context.say_privately(
         f":zzz: <@{context.user_id}> snoozed the alert on {name} {how}. If it gets worse "
         "(runs out), the channel is still told.",
     )
@@ -84,10 +83,3 @@ def _read(value: str | None) -> tuple[str, str]:
     if not isinstance(data, dict) or data.get("snooze") not in SNOOZE_CHOICES:
         raise ValueError("not a snooze button")
     return normalize_alias(str(data.get("alias"))), str(data["snooze"])
-
-
-async def _tell(context: InteractionContext, text: str) -> None:
-    await context.respond(
-        {"response_type": "ephemeral", "text": text, "replace_original": False},
-        what="a snooze reply",
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -32,6 +32,8 @@ class InteractionContext:
     channel_id: str
     # The replay check could not run (database trouble): nothing that changes state may proceed.
     replay_unchecked: bool = False
+    # A private reply to a button press must never replace the message that holds the button.
+    keeps_original: ClassVar[bool] = False
 
     async def require_admin(self, action: str) -> None:
         """NotAdmin, naming `action`, unless the acting user is a bot admin."""
@@ -66,6 +68,8 @@ class InteractionContext:
         message: dict[str, Any] = {"response_type": "ephemeral", "text": text}
         if blocks_ is not None:
             message["blocks"] = blocks_
+        if self.keeps_original:
+            message["replace_original"] = False
         return await self.respond(message, what="a private reply")
 
     async def announce(self, text: str) -> str | None:
@@ -81,7 +85,7 @@ class InteractionContext:
         else:
             return str(response["ts"])
         logger.info("Slack would not take a post %s: %s", self.log_context(), error)
-        await self.say_privately(blocks.digest_cannot_post(error))
+        await self.say_privately(blocks.cannot_post_here(error))
         return None
 
     async def withdraw(self, ts: str) -> None:
@@ -94,6 +98,13 @@ class InteractionContext:
 
     def log_context(self) -> str:
         return f"team={self.team_id} channel={self.channel_id} user={self.user_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PressContext(InteractionContext):
+    """A button press: private replies go beside the pressed message, never over it."""
+
+    keeps_original: ClassVar[bool] = True
 
 
 def common_failure_text(exc: Exception) -> str | None:

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..acedata import AceDataError, Application
+from ..db.models import utcnow
 from ..runtime import Runtime
 from ..services import digests
 from ..services.readings import Round
@@ -52,6 +53,21 @@ async def compose(
         zone=zone,
         late_slot=late_slot,
         global_balance=_any_global_balance(lines),
+    )
+
+
+async def compose_now(runtime: Runtime, *, team_id: str, channel_id: str) -> list[DigestMessage]:
+    """The channel's digest as of now, under its schedule's title and zone (UTC without one):
+    `/quota digest now`, and a digest updated after one of its buttons."""
+    found = await digests.channel_schedule(runtime.db, team_id=team_id, channel_id=channel_id)
+    schedule = found[0].schedule if found else None
+    return await compose(
+        runtime,
+        team_id=team_id,
+        channel_id=channel_id,
+        title=schedule.describe() if schedule else "Quota digest",
+        zone=schedule.zone if schedule else ZoneInfo("UTC"),
+        now=utcnow(),
     )
 
 

@@ -333,7 +333,7 @@ def digest_set(schedule: Schedule, first: datetime) -> str:
     )
 
 
-def digest_cannot_post(error: str) -> str:
+def cannot_post_here(error: str) -> str:
     return (
         f":no_entry: The bot cannot post in this channel (Slack said `{escape(error)}`), so "
         "nothing was saved. Invite it with `/invite @Quota Bot` and try again."

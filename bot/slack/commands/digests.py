@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import UTC
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -16,7 +15,7 @@ from ...services.backfill import backfill_all
 from ...services.schedules import Schedule
 from .. import blocks
 from ..context import common_failure_text
-from ..digests import compose, post
+from ..digests import compose_now, post
 from ..parsing import DigestNow, DigestOff, SetDigest, ShowDigest, time_zone
 from .context import CommandContext
 
@@ -114,18 +113,8 @@ async def digest_off(context: CommandContext, _: DigestOff) -> None:
 
 async def digest_now(context: CommandContext, _: DigestNow) -> None:
     await context.require_admin("send a digest")
-    found = await digests.channel_schedule(
-        context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
-    )
-    zone = found[0].schedule.zone if found else ZoneInfo("UTC")
-    title = found[0].schedule.describe() if found else "Quota digest"
-    messages = await compose(
-        context.runtime,
-        team_id=context.team_id,
-        channel_id=context.channel_id,
-        title=title,
-        zone=zone,
-        now=utcnow().astimezone(UTC),
+    messages = await compose_now(
+        context.runtime, team_id=context.team_id, channel_id=context.channel_id
     )
     _, error = await post(context.client, context.channel_id, messages)
     if error is not None:
