@@ -6,7 +6,16 @@ import pytest
 import respx
 from sqlalchemy import Engine
 
-from .client import ADMIN, APP_ID, MEMBER, BotClient, mock_quota, set_platform_token, table_rows
+from .client import (
+    ADMIN,
+    APP_ID,
+    MEMBER,
+    BotClient,
+    card_with_button,
+    mock_quota,
+    set_platform_token,
+    table_rows,
+)
 
 BAD_INPUT = {
     "unknown alias": ("nope", MEMBER, "There is no alias *nope* here"),
@@ -45,6 +54,12 @@ BAD_INPUT = {
     "unicode alias": ("prød", MEMBER, "`prød` is not a valid alias"),
     "unicode link": (f"link 生产 {APP_ID}", ADMIN, "`生产` is not a valid alias"),
     "emoji": ("🚀", MEMBER, "is not a valid alias"),
+    "alert threshold not a number": ("alert prod below lots", ADMIN, "`lots` is not a threshold"),
+    "alert over 100%": ("alert prod below 150%", ADMIN, "`150%` is not a threshold"),
+    "alert without below": ("alert prod above 5", ADMIN, "`alert` takes an alias, then `below`"),
+    "alert on an unknown alias": ("alert nope below 5", ADMIN, "There is no alias *nope* here"),
+    "alert off unknown": ("alert nope off", ADMIN, "There is no alert on *nope* in this channel"),
+    "digest at no time": ("digest daily 9am", ADMIN, "`9am` is not a time"),
 }
 
 
@@ -89,3 +104,16 @@ async def test_empty_text_lists_aliases(bot: BotClient, acedata: respx.MockRoute
     await bot.quota(f"link prod {APP_ID}", user=ADMIN)
     reply = await bot.quota("   ", user=MEMBER)
     assert "*prod* (channel) — Midjourney: 493.22 Credits left" in reply.text
+
+
+async def test_a_garbage_snooze_button_is_refused_clearly(
+    bot: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    await set_platform_token(bot, acedata)
+    before = table_rows(db)
+    card = card_with_button("quota_alert_snooze:1h", {"alias": "<!channel>", "snooze": "forever"})
+    key = await bot.press(card, "quota_alert_snooze", user=MEMBER)
+    reply = await bot.slack.wait_for_response(key)
+    assert reply["response_type"] == "ephemeral"
+    assert "This button's data could not be read, so nothing was done" in reply["text"]
+    assert table_rows(db) == before
