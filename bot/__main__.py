@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import signal
 import socket as sockets
 import sys
@@ -23,10 +24,11 @@ logger = logging.getLogger("bot")
 
 # What each command cannot run without (see `load_settings`).
 REQUIRED: dict[str, tuple[str, ...]] = {
-    "serve": ("slack_signing_secret", "slack_bot_token", "encryption_key"),
-    "socket": ("slack_app_token", "slack_bot_token", "encryption_key"),
-    "worker": ("slack_bot_token", "encryption_key"),
+    "serve": ("slack_signing_secret", "slack_credentials", "encryption_key"),
+    "socket": ("slack_app_token", "slack_credentials", "encryption_key"),
+    "worker": ("slack_credentials", "encryption_key"),
     "migrate": (),
+    "purge-workspace": ("encryption_key",),
 }
 
 
@@ -41,6 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("socket", help="connect to Slack over Socket Mode (local development)")
     commands.add_parser("worker", help="send scheduled digests (any number may run at once)")
     commands.add_parser("migrate", help="upgrade the database schema to the latest version")
+    purge = commands.add_parser(
+        "purge-workspace", help="delete everything held for one workspace (asks for --yes)"
+    )
+    purge.add_argument("team_id", help="the workspace's Slack team ID, such as T0123ABCD")
+    purge.add_argument("--yes", action="store_true", help="delete without asking again")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -52,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
         "socket": socket_mode,
         "worker": worker,
         "migrate": migrate,
+        "purge-workspace": lambda settings: purge_workspace(settings, args.team_id, args.yes),
     }
     try:
         settings = load_settings(required=REQUIRED[args.command])
@@ -75,6 +83,37 @@ def migrate(settings: Settings) -> None:
             f"cannot migrate the database — {explain_database_error(exc, settings.database_url)}"
         ) from None
     logger.info("Database schema is up to date")
+
+
+def purge_workspace(settings: Settings, team_id: str, confirmed: bool) -> None:
+    """Delete every row of one workspace; without `--yes`, say what would go and stop."""
+    from .runtime import Runtime
+    from .services import installs
+
+    if not re.fullmatch(r"[TE][A-Z0-9]{1,31}", team_id):
+        raise StartupError(
+            f"{team_id[:40]!r} is not a Slack team ID (T followed by letters/digits)"
+        )
+    prepare_database(settings)
+
+    async def run() -> dict[str, int]:
+        runtime = await Runtime.open(settings)
+        try:
+            if confirmed:
+                return await installs.purge(runtime.db, team_id=team_id)
+            return await installs.held_for(runtime.db, team_id=team_id)
+        finally:
+            await runtime.close()
+
+    rows = asyncio.run(run())
+    listed = ", ".join(f"{table} {count}" for table, count in rows.items() if count) or "nothing"
+    if confirmed:
+        logger.info("Purged workspace %s: deleted %s", team_id, listed)
+        return
+    print(f"Workspace {team_id} has: {listed}.")
+    if any(rows.values()):
+        print(f"Run `quota-bot purge-workspace {team_id} --yes` to delete all of it for good.")
+        sys.exit(1)
 
 
 def make_sqlite_directory(settings: Settings) -> None:
@@ -155,8 +194,8 @@ def serve(settings: Settings) -> None:
 def socket_mode(settings: Settings) -> None:
     from .runtime import Runtime
     from .slack.app import create_app
-    from .slack.identity import BotIdentity
     from .slack.socket_mode import SocketModeRefused, run_socket_mode
+    from .slack.tokens import SlackAccess
     from .web import SHUTDOWN_GRACE
 
     make_sqlite_directory(settings)
@@ -165,16 +204,12 @@ def socket_mode(settings: Settings) -> None:
 
     async def run() -> None:
         runtime = await Runtime.open(settings)
-        identity = BotIdentity(
-            runtime.web_client(None),
-            runtime.bot_token or "",
-            retry_seconds=settings.socket_retry_seconds,
-        )
+        access = SlackAccess.open(runtime, retry_seconds=settings.socket_retry_seconds)
         try:
             await runtime.warn_about_unreadable_secrets()
             app_token = settings.slack_app_token.get_secret_value()  # type: ignore[union-attr]
             await run_socket_mode(
-                create_app(runtime, identity),
+                create_app(runtime, access),
                 app_token,
                 retry_seconds=settings.socket_retry_seconds,
             )
@@ -190,6 +225,7 @@ def socket_mode(settings: Settings) -> None:
 
 def worker(settings: Settings) -> None:
     from .runtime import Runtime
+    from .slack.tokens import SlackAccess
     from .web import SHUTDOWN_GRACE
     from .worker import run_scheduler
 
@@ -205,7 +241,8 @@ def worker(settings: Settings) -> None:
             loop.add_signal_handler(signal_number, stop.set)
         try:
             await runtime.warn_about_unreadable_secrets()
-            await run_scheduler(runtime, stop=stop)
+            access = SlackAccess.open(runtime, retry_seconds=settings.retry_backoff_seconds)
+            await run_scheduler(runtime, access, stop=stop)
         finally:
             await runtime.drain(SHUTDOWN_GRACE)
             await runtime.close()

@@ -144,6 +144,12 @@ class Settings(BaseSettings):
         return Path(path)
 
     @property
+    def oauth_enabled(self) -> bool:
+        """Any number of workspaces install the app through Slack's OAuth flow (else the one
+        workspace of SLACK_BOT_TOKEN is served)."""
+        return self.slack_client_id is not None and self.slack_client_secret is not None
+
+    @property
     def runs_scheduler_in_web(self) -> bool:
         return self.scheduler_in_web == "on" or (self.scheduler_in_web == "auto" and self.is_sqlite)
 
@@ -154,6 +160,21 @@ class Settings(BaseSettings):
             for name in names
             if getattr(self, name) is None
         ]
+
+    def needs_slack_credentials(self) -> list[str]:
+        """Single-workspace mode needs SLACK_BOT_TOKEN; OAuth mode needs the client ID and secret
+        together."""
+        if (self.slack_client_id is None) != (self.slack_client_secret is None):
+            return [
+                "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET must be set together (OAuth mode), or "
+                "neither (single-workspace mode with SLACK_BOT_TOKEN)"
+            ]
+        if not self.oauth_enabled and self.slack_bot_token is None:
+            return [
+                "SLACK_BOT_TOKEN is required but not set (or set SLACK_CLIENT_ID and "
+                "SLACK_CLIENT_SECRET to install in any number of workspaces)"
+            ]
+        return []
 
     def needs_encryption_key(self) -> list[str]:
         if self.encryption_key is None and self.sqlite_path is None:
@@ -168,7 +189,8 @@ def load_settings(*, required: tuple[str, ...] = (), **overrides: object) -> Set
     """Read settings; every problem at once, one line each, as a ConfigError.
 
     `required` names the settings the command at hand cannot run without; `encryption_key` there
-    means a key must be set unless a key file can be kept beside a SQLite database.
+    means a key must be set unless a key file can be kept beside a SQLite database, and
+    `slack_credentials` a bot token or OAuth's client ID and secret.
     """
     problems: list[str] = []
     try:
@@ -187,7 +209,12 @@ def load_settings(*, required: tuple[str, ...] = (), **overrides: object) -> Set
         }
         settings = Settings(**(overrides | defaults))  # type: ignore[arg-type]
         required = tuple(name for name in required if name not in invalid)
-    problems += settings.missing(*(name for name in required if name != "encryption_key"))
+        if invalid.keys() & {"slack_bot_token", "slack_client_id", "slack_client_secret"}:
+            required = tuple(name for name in required if name != "slack_credentials")
+    special = {"encryption_key", "slack_credentials"}
+    problems += settings.missing(*(name for name in required if name not in special))
+    if "slack_credentials" in required:
+        problems += settings.needs_slack_credentials()
     if "encryption_key" in required:
         problems += settings.needs_encryption_key()
     if problems:

@@ -23,7 +23,8 @@ from .services.replays import purge_old_signatures
 from .slack import envelope, inbound
 from .slack.app import create_app
 from .slack.guards import ENVELOPE, RECEIVED_AT
-from .slack.identity import BotIdentity
+from .slack.oauth import INSTALL_PATH, REDIRECT_PATH
+from .slack.tokens import SlackAccess
 from .worker import run_scheduler
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,35 @@ def create_web_app(settings: Settings) -> Starlette:
             return PlainTextResponse("Malformed request.", status_code=400)
         return to_starlette_response(answer)
 
+    async def oauth(request: Request) -> Response:
+        """`/slack/install` and `/slack/oauth_redirect`: Bolt's OAuth flow, in OAuth mode."""
+        bolt: AsyncApp = request.app.state.bolt
+        flow = bolt.oauth_flow
+        if flow is None:
+            return PlainTextResponse(
+                "Installing through OAuth is not enabled on this deployment (it serves one "
+                "workspace; set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to enable it).",
+                status_code=404,
+            )
+        bolt_request = AsyncBoltRequest(
+            body="",
+            query=request.url.query,
+            headers=dict(request.headers),  # type: ignore[arg-type]
+        )
+        try:
+            if request.url.path == INSTALL_PATH:
+                answer = await flow.handle_installation(bolt_request)
+            else:
+                answer = await flow.handle_callback(bolt_request)
+        except Exception as exc:  # the stores' database, or Slack, failed mid-flow
+            logger.warning("OAuth %s failed: %s", request.url.path, type(exc).__name__)
+            return PlainTextResponse(
+                "Quota Bot could not finish this step (its database or Slack did not answer); "
+                "nothing was installed. Start again at /slack/install in a minute.",
+                status_code=503,
+            )
+        return to_starlette_response(answer)
+
     async def healthz(request: Request) -> Response:
         runtime: Runtime = request.app.state.runtime
         if await runtime.db.is_healthy():
@@ -80,20 +110,16 @@ def create_web_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await Runtime.open(settings)
-        identity = BotIdentity(
-            runtime.web_client(None),
-            runtime.bot_token or "",
-            retry_seconds=settings.retry_backoff_seconds,
-        )
+        access = SlackAccess.open(runtime, retry_seconds=settings.retry_backoff_seconds)
         app.state.runtime = runtime
-        app.state.bolt = create_app(runtime, identity)
+        app.state.bolt = create_app(runtime, access)
         stop = asyncio.Event()
         background = [
-            asyncio.create_task(identity.keep_trying()),
+            asyncio.create_task(access.keep_learning()),
             asyncio.create_task(_housekeeping(runtime)),
         ]
         scheduler = (
-            asyncio.create_task(run_scheduler(runtime, stop=stop))
+            asyncio.create_task(run_scheduler(runtime, access, stop=stop))
             if settings.runs_scheduler_in_web
             else None
         )
@@ -113,6 +139,8 @@ def create_web_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
+            Route(INSTALL_PATH, oauth, methods=["GET"]),
+            Route(REDIRECT_PATH, oauth, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -24,6 +24,7 @@ from .services.workspaces import platform_token
 from .slack import blocks
 from .slack.blocks.alert import alert_message, recovered_message
 from .slack.digests import compose, post
+from .slack.tokens import SlackAccess
 
 logger = logging.getLogger(__name__)
 
@@ -32,22 +33,22 @@ CHECK_CONCURRENCY = 16
 PRUNE_EVERY = timedelta(hours=1)
 
 
-async def run_scheduler(runtime: Runtime, *, stop: asyncio.Event) -> None:
+async def run_scheduler(runtime: Runtime, access: SlackAccess, *, stop: asyncio.Event) -> None:
     """Digests and alert checks, each in its own loop so neither waits on the other, every
-    WORKER_POLL_SECONDS until `stop` is set; one failed round never ends a loop."""
-    client = runtime.web_client(runtime.bot_token)
+    WORKER_POLL_SECONDS until `stop` is set; one failed round never ends a loop. Each
+    workspace's messages go out with its own bot token (`access`)."""
     logger.info("Scheduler running (every %g s)", runtime.settings.worker_poll_seconds)
     pruned_at: datetime | None = None
 
     async def digests_and_history(now: datetime) -> None:
         nonlocal pruned_at
-        await digest_round(runtime, client, now=now)
+        await digest_round(runtime, access, now=now)
         if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
             pruned_at = now  # tried once an hour, whether or not it succeeds
             logger.info("Pruned %d old quota readings", await history.prune(runtime.db))
 
     async def alerts_(now: datetime) -> None:
-        await alert_round(runtime, client, now=now)
+        await alert_round(runtime, access, now=now)
 
     await asyncio.gather(
         _loop(runtime, "digests", digests_and_history, stop),
@@ -75,7 +76,7 @@ async def _loop(
             await asyncio.wait_for(stop.wait(), runtime.settings.worker_poll_seconds)
 
 
-async def digest_round(runtime: Runtime, client: AsyncWebClient, *, now: datetime) -> int:
+async def digest_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -> int:
     """Send every digest due at `now` that no other worker has claimed; how many were claimed."""
     slots = await digests.claim_due(runtime.db, now=now)
     if not slots:
@@ -94,7 +95,7 @@ async def digest_round(runtime: Runtime, client: AsyncWebClient, *, now: datetim
     async def deliver(slot: digests.ClaimedSlot) -> None:
         async with limit:
             try:
-                await deliver_slot(runtime, client, slot, round_, now=now, clock=clock)
+                await deliver_slot(runtime, access, slot, round_, now=now, clock=clock)
             except Exception:  # one channel's trouble never stops the others
                 logger.exception("Digest for channel=%s failed", slot.setup.channel_id)
 
@@ -104,7 +105,7 @@ async def digest_round(runtime: Runtime, client: AsyncWebClient, *, now: datetim
 
 async def deliver_slot(
     runtime: Runtime,
-    client: AsyncWebClient,
+    access: SlackAccess,
     slot: digests.ClaimedSlot,
     round_: Round,
     *,
@@ -115,9 +116,14 @@ async def deliver_slot(
     is claimed again after its lease."""
     setup = slot.setup
     where = f"team={setup.team_id} channel={setup.channel_id} slot={slot.slot.isoformat()}"
+    client: AsyncWebClient | None = None
     try:
         if not await digests.start(runtime.db, slot, now=clock()):
             logger.info("Digest %s was taken over by another worker", where)
+            return
+        client = await access.client_for(setup.team_id)
+        if client is None:  # uninstalled, or its token could not be refreshed: not sent
+            await _finish(runtime, slot, None, "no_installation", where)
             return
         since = await digests.previous_delivery_time(runtime.db, slot)
         messages = await compose(
@@ -150,7 +156,7 @@ async def deliver_slot(
         logger.info("Digest %s sent", where)
         return
     logger.warning("Digest %s: Slack said %s", where, error)
-    if error in digests.CHANNEL_GONE:
+    if error in digests.CHANNEL_GONE and client is not None:
         await _tell_who_set_it(client, setup, error)
 
 
@@ -197,7 +203,7 @@ async def _direct_message(client: AsyncWebClient, user_id: str, text: str) -> No
         )
 
 
-async def alert_round(runtime: Runtime, client: AsyncWebClient, *, now: datetime) -> int:
+async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -> int:
     """Check every alert due at `now`: one read per application and token, whatever the number
     of channels watching it. How many were checked."""
     every = timedelta(seconds=runtime.settings.alert_check_seconds)
@@ -206,6 +212,7 @@ async def alert_round(runtime: Runtime, client: AsyncWebClient, *, now: datetime
         return 0
     round_ = Round(runtime.acedata, runtime.db)
     tokens: dict[str, asyncio.Task[str]] = {}
+    clients: dict[str, asyncio.Task[AsyncWebClient | None]] = {}
 
     def token_for(team_id: str) -> asyncio.Task[str]:
         if team_id not in tokens:
@@ -214,11 +221,20 @@ async def alert_round(runtime: Runtime, client: AsyncWebClient, *, now: datetime
             )
         return tokens[team_id]
 
+    def client_for(team_id: str) -> asyncio.Task[AsyncWebClient | None]:
+        if team_id not in clients:
+            clients[team_id] = asyncio.ensure_future(access.client_for(team_id))
+        return clients[team_id]
+
     limit = asyncio.Semaphore(CHECK_CONCURRENCY)
 
     async def check(watch: alerts.Watch) -> None:
         async with limit:
             try:
+                client = await client_for(watch.team_id)
+                if client is None:
+                    logger.warning("Alert check team=%s skipped: no installation", watch.team_id)
+                    return
                 await check_watch(runtime, client, watch, round_, token_for, now=now)
             except Exception:  # one channel's trouble never stops the others
                 logger.exception("Alert check for channel=%s failed", watch.channel_id)

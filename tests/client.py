@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 import os
@@ -192,6 +193,14 @@ class BotClient:
         self._http = aiohttp.ClientSession()
 
     runtime: Runtime | None = None
+    # The workspace the requests come from.
+    team: str = TEAM_ID
+
+    def as_team(self, team: str) -> BotClient:
+        """The same client, sending requests from workspace `team`."""
+        other = copy.copy(self)
+        other.team = team
+        return other
 
     async def close(self) -> None:
         await self._http.close()
@@ -229,7 +238,7 @@ class BotClient:
         key = f"cmd{next(_keys)}"
         return {
             "token": "legacy",
-            "team_id": TEAM_ID,
+            "team_id": self.team,
             "team_domain": "acme",
             "channel_id": channel,
             "channel_name": "ops",
@@ -264,12 +273,13 @@ class BotClient:
         *,
         user: str,
         channel: str = CHANNEL,
-        team: str = TEAM_ID,
+        team: str | None = None,
         value: str | None = None,
         message_ts: str = "1700000000.000100",
     ) -> tuple[dict[str, Any], str]:
         """A block_actions payload for pressing the button of `card` whose action_id starts
         with `action_prefix`; returns it and the key of its response_url."""
+        team = team or self.team
         block, button = find_button(card["blocks"], action_prefix)
         key = f"act{next(_keys)}"
         payload = {
@@ -316,10 +326,10 @@ class BotClient:
     ) -> dict[str, Any]:
         payload = {
             "type": "view_submission",
-            "team": {"id": TEAM_ID, "domain": "acme"},
-            "user": {"id": user, "username": user.lower(), "team_id": TEAM_ID},
+            "team": {"id": self.team, "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": self.team},
             "api_app_id": "A0001",
-            "trigger_id": "trigger.view",
+            "trigger_id": f"trigger.view{next(_keys)}",
             "view": {
                 "id": "V0001",
                 "type": "modal",

@@ -24,6 +24,38 @@ class Call:
 
 
 @dataclass
+class Workspace:
+    """A workspace that can install the app through the stand-in's `oauth.v2.access`."""
+
+    team_id: str
+    name: str
+    bot_token: str
+    installer: str
+    enterprise_id: str | None = None
+    # Token rotation: the refresh token, and the first token's lifetime in seconds.
+    refresh_token: str | None = None
+    expires_in: int | None = None
+    refreshed: int = 0
+
+    def access_answer(self) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "ok": True,
+            "app_id": "A0001",
+            "access_token": self.bot_token,
+            "token_type": "bot",
+            "scope": "commands,chat:write,users:read",
+            "bot_user_id": f"UBOT{self.team_id}",
+            "team": {"id": self.team_id, "name": self.name},
+            "enterprise": {"id": self.enterprise_id, "name": "Org"} if self.enterprise_id else None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": self.installer},
+        }
+        if self.refresh_token is not None:
+            answer |= {"refresh_token": self.refresh_token, "expires_in": self.expires_in}
+        return answer
+
+
+@dataclass
 class SlackServer:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
@@ -38,9 +70,17 @@ class SlackServer:
     rate_limits: dict[str, int] = field(default_factory=dict)
     # The client port of every request: one shared session reuses its connections.
     client_ports: list[int] = field(default_factory=list)
+    # The WebSocket URL `apps.connections.open` hands out (a Socket Mode stand-in), if any.
+    socket_url: str | None = None
     _runner: web.AppRunner | None = None
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     port: int = 0
+    # Web API methods answered with this HTTP status and a plain-text (not JSON) body.
+    http_errors: dict[str, int] = field(default_factory=dict)
+    # chat.postMessage into these channels fails with the error given.
+    channel_failures: dict[str, str] = field(default_factory=dict)
+    # OAuth: authorization codes Slack would hand out, each for a workspace installing the app.
+    codes: dict[str, Workspace] = field(default_factory=dict)
 
     @property
     def api_url(self) -> str:
@@ -113,10 +153,35 @@ class SlackServer:
             )
         if method in self.failures:
             return web.json_response({"ok": False, "error": self.failures[method]})
-        return web.json_response(self._answer(method, data))
+        if method in self.http_errors:
+            return web.Response(status=self.http_errors[method], text="upstream connect error")
+        if method == "chat.postMessage" and str(data.get("channel")) in self.channel_failures:
+            error = self.channel_failures[str(data["channel"])]
+            return web.json_response({"ok": False, "error": error})
+        authorization = request.headers.get("Authorization", "")
+        token = authorization.removeprefix("Bearer ") or str(data.get("token", "")) or None
+        return web.json_response(self._answer(method, data, token))
 
-    def _answer(self, method: str, data: dict[str, Any]) -> dict[str, Any]:
+    def workspace_of(self, token: str | None) -> Workspace | None:
+        for workspace in self.codes.values():
+            if token and token.startswith(workspace.bot_token):
+                return workspace
+        return None
+
+    def _answer(self, method: str, data: dict[str, Any], token: str | None) -> dict[str, Any]:
+        installed = self.workspace_of(token)
         match method:
+            case "oauth.v2.access":
+                return self._oauth_access(data)
+            case "auth.test" if installed is not None:
+                return {
+                    "ok": True,
+                    "team_id": installed.team_id,
+                    "user_id": f"UBOT{installed.team_id}",
+                    "bot_id": f"B{installed.team_id}",
+                    "team": installed.name,
+                    "url": f"https://{installed.name.lower()}.slack.com/",
+                }
             case "auth.test":
                 return {
                     "ok": True,
@@ -135,9 +200,29 @@ class SlackServer:
                 view = data.get("view")
                 view = json.loads(view) if isinstance(view, str) else view
                 return {"ok": True, "view": {"id": "V0001", **(view or {})}}
+            case "apps.connections.open" if self.socket_url is not None:
+                return {"ok": True, "url": self.socket_url}
             case "chat.postMessage" | "chat.update" | "chat.postEphemeral":
                 return {"ok": True, "channel": data.get("channel"), "ts": "1700000000.000200"}
         return {"ok": True}
+
+    def _oauth_access(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("grant_type") == "refresh_token":
+            for workspace in self.codes.values():
+                if workspace.refresh_token and workspace.refresh_token == data.get("refresh_token"):
+                    workspace.refreshed += 1
+                    return {
+                        "ok": True,
+                        "token_type": "bot",
+                        "access_token": f"{workspace.bot_token}-r{workspace.refreshed}",
+                        "refresh_token": workspace.refresh_token,
+                        "expires_in": workspace.expires_in,
+                    }
+            return {"ok": False, "error": "invalid_refresh_token"}
+        workspace = self.codes.get(str(data.get("code")))
+        if workspace is None:
+            return {"ok": False, "error": "invalid_code"}
+        return workspace.access_answer()
 
     async def _response(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]

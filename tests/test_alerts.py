@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import respx
 from sqlalchemy import Engine, text
 
+from bot.slack.tokens import SlackAccess
 from bot.worker import alert_round
 
 from .client import (
@@ -28,8 +29,8 @@ START = datetime.now(UTC) + timedelta(minutes=1)
 
 async def check(bot: BotClient, at: datetime) -> int:
     assert bot.runtime is not None
-    client = bot.runtime.web_client(bot.runtime.bot_token)
-    return await alert_round(bot.runtime, client, now=at)
+    access = SlackAccess.open(bot.runtime, retry_seconds=0)
+    return await alert_round(bot.runtime, access, now=at)
 
 
 def alert_posts(bot: BotClient, channel: str = CHANNEL) -> list[str]:

@@ -83,6 +83,10 @@ def run_cli(
             {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-"},
             "SLACK_BOT_TOKEN is required but not set",
         ),
+        (
+            {"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_CLIENT_ID": "1234.5678"},
+            "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET must be set together",
+        ),
     ],
     ids=[
         "no secret",
@@ -94,6 +98,7 @@ def run_cli(
         "pg no key",
         "bad key",
         "placeholder token",
+        "client id without its secret",
     ],
 )
 def test_bad_configuration_stops_serve_with_a_clear_line(
@@ -122,7 +127,8 @@ def test_unedited_env_example_names_every_missing_setting(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert problem_lines(result) == [
         "quota-bot: SLACK_SIGNING_SECRET is required but not set",
-        "quota-bot: SLACK_BOT_TOKEN is required but not set",
+        "quota-bot: SLACK_BOT_TOKEN is required but not set (or set SLACK_CLIENT_ID and "
+        "SLACK_CLIENT_SECRET to install in any number of workspaces)",
     ]
     assert not (tmp_path / "quota-bot.db").exists()
 

@@ -17,6 +17,7 @@ from bot.db.models import Alias, AuditEvent, DigestDelivery, DigestSchedule, Obs
 from bot.services.digests import set_schedule
 from bot.services.schedules import Schedule
 from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
+from bot.slack.tokens import SlackAccess
 from bot.worker import digest_round
 
 from .client import (
@@ -107,15 +108,8 @@ def digest_posts(slack: SlackServer, channel: str | None = None) -> list[Call]:
 def fail_posts_in(slack: SlackServer, channel: str, error: str) -> Callable[[], None]:
     """chat.postMessage into `channel` (only) fails with `error`; every other call is answered
     as before. Returns what undoes it."""
-    answer = slack._answer
-
-    def answer_or_fail(method: str, data: dict[str, Any]) -> dict[str, Any]:
-        if method == "chat.postMessage" and data.get("channel") == channel:
-            return {"ok": False, "error": error}
-        return answer(method, data)
-
-    slack._answer = answer_or_fail  # type: ignore[method-assign]
-    return lambda: vars(slack).pop("_answer")
+    slack.channel_failures[channel] = error
+    return lambda: slack.channel_failures.pop(channel, None)  # type: ignore[return-value]
 
 
 def upstream_reads(acedata: respx.MockRouter, app_id: str) -> int:
@@ -135,8 +129,8 @@ def observations(db: Engine, app_id: str) -> int:
 
 async def round_at(bot: BotClient, now: datetime) -> int:
     assert bot.runtime is not None
-    client = bot.runtime.web_client(bot.runtime.bot_token)
-    return await digest_round(bot.runtime, client, now=now)
+    access = SlackAccess.open(bot.runtime, retry_seconds=0)
+    return await digest_round(bot.runtime, access, now=now)
 
 
 async def set_via_command(bot: BotClient, text: str, *, user: str = ADMIN, **options: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -28,11 +29,16 @@ async def test_a_due_digest_is_sent_by_the_web_process(
         await bot.quota(f"link prod {APP_ID}", user=ADMIN)
         await bot.quota("digest daily 09:00 UTC", user=ADMIN)
         confirmations = len(slack.calls_to("chat.postMessage"))
-        with db.begin() as connection:
-            connection.execute(
-                text("UPDATE digest_schedules SET next_run_at = :due"),
-                {"due": datetime.now(UTC) - timedelta(seconds=1)},
-            )
+
+        def make_due() -> None:
+            with db.begin() as connection:
+                connection.execute(
+                    text("UPDATE digest_schedules SET next_run_at = :due"),
+                    {"due": datetime.now(UTC) - timedelta(seconds=1)},
+                )
+
+        # In a thread: on SQLite it may wait for the scheduler's write, which needs the loop.
+        await asyncio.to_thread(make_due)
 
         digest = await slack.wait_for_call("chat.postMessage", count=confirmations + 1)
 

@@ -16,6 +16,7 @@ from bot.runtime import Runtime
 from bot.services import aliases, digests
 from bot.services.schedules import Schedule
 from bot.services.workspaces import save_token
+from bot.slack.tokens import SlackAccess
 from bot.worker import digest_round
 
 from .client import APP_ID, PLATFORM_TOKEN, mock_quota
@@ -61,10 +62,10 @@ async def test_two_workers_post_each_of_200_due_digests_exactly_once(
     due = set_at + timedelta(hours=1, seconds=5)
 
     async def rounds(runtime: Runtime) -> int:
-        client = runtime.web_client(runtime.bot_token)
+        access = SlackAccess.open(runtime, retry_seconds=0)
         sent = 0
         for _ in range(4):
-            sent += await digest_round(runtime, client, now=due)
+            sent += await digest_round(runtime, access, now=due)
         return sent
 
     claimed = await asyncio.gather(rounds(first), rounds(second))

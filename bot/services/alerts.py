@@ -40,7 +40,7 @@ class Watch:
     last_checked_at: datetime | None
 
 
-def _watch(row: QuotaAlert) -> Watch:
+def watch_of(row: QuotaAlert) -> Watch:
     return Watch(
         id=row.id,
         team_id=row.team_id,
@@ -149,7 +149,7 @@ async def channel_alerts(db: Database, *, team_id: str, channel_id: str) -> list
     )
 
     async def read(session: AsyncSession) -> list[Watch]:
-        return [_watch(row) for row in (await session.scalars(query)).all()]
+        return [watch_of(row) for row in (await session.scalars(query)).all()]
 
     return await db.run(read)
 
@@ -175,7 +175,7 @@ async def claim_due(
         for row in rows:
             row.next_check_at = now + every
             row.last_checked_at = now
-        return [_watch(row) for row in rows]
+        return [watch_of(row) for row in rows]
 
     return await db.run(claim)
 
@@ -221,11 +221,11 @@ async def snooze_alert(
         )
         if row is None:
             return None
-        quiet = snooze(_watch(row).state, now=now, hours=SNOOZE_CHOICES[choice])
+        quiet = snooze(watch_of(row).state, now=now, hours=SNOOZE_CHOICES[choice])
         for name, value in _state_values(quiet).items():
             setattr(row, name, value)
         await session.flush()
-        return _watch(row)
+        return watch_of(row)
 
     return await db.run(write, changes=True)
 

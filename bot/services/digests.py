@@ -65,16 +65,16 @@ class ClaimedSlot:
     attempt: int = 1
 
 
-def _schedule(row: DigestSchedule) -> Schedule:
+def schedule_of(row: DigestSchedule) -> Schedule:
     hour, minute = (int(part) for part in row.at_time.split(":"))
     return Schedule(row.kind, time(hour, minute), ZoneInfo(row.zone), row.weekday)  # type: ignore[arg-type]
 
 
-def _setup(row: DigestSchedule) -> DigestSetup:
+def setup_of(row: DigestSchedule) -> DigestSetup:
     return DigestSetup(
         row.team_id,
         row.channel_id,
-        _schedule(row),
+        schedule_of(row),
         row.next_run_at,
         row.paused_reason,
         row.created_by,
@@ -169,7 +169,7 @@ async def channel_schedule(
         delivery = (
             LastDelivery(last.slot, last.outcome, last.slack_error, last.late) if last else None
         )
-        return _setup(row), delivery
+        return setup_of(row), delivery
 
     return await db.run(read)
 
@@ -194,7 +194,7 @@ async def claim_due(db: Database, *, now: datetime, limit: int = 100) -> list[Cl
             query = query.with_for_update(skip_locked=True)
         claimed = []
         for row in (await session.scalars(query)).all():
-            setup = _setup(row)
+            setup = setup_of(row)
             # After downtime, the latest slot that was due, once; the rest are skipped.
             slot = setup.schedule.previous_run(now)
             late = now - slot > LATE_AFTER
@@ -244,7 +244,7 @@ async def _reclaim_abandoned(session: AsyncSession, now: datetime) -> list[Claim
         delivery.late = delivery.late or now - delivery.slot > LATE_AFTER
         retried.append(
             ClaimedSlot(
-                delivery.id, _setup(schedule), delivery.slot, delivery.late, delivery.attempts
+                delivery.id, setup_of(schedule), delivery.slot, delivery.late, delivery.attempts
             )
         )
     return retried

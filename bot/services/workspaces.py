@@ -94,3 +94,19 @@ async def count_unreadable_tokens(db: Database) -> int:
         return sum(1 for token in tokens if token is None)
 
     return await db.run(count)
+
+
+async def record_enterprise(db: Database, *, team_id: str, enterprise_id: str) -> None:
+    """Note which Enterprise Grid org a workspace belongs to (the worker finds an org-wide
+    installation's token by it)."""
+
+    async def save(session: AsyncSession) -> None:
+        await session.execute(
+            db.insert()(Workspace)
+            .values(team_id=team_id, enterprise_id=enterprise_id, created_at=utcnow())
+            .on_conflict_do_update(
+                index_elements=["team_id"], set_={"enterprise_id": enterprise_id}
+            )
+        )
+
+    await db.run(save, changes=True)

@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from ..runtime import Runtime
-from . import actions, alert_actions, blocks, commands, guards, views
-from .identity import BotIdentity
+from . import actions, alert_actions, blocks, commands, events, guards, home, views
+from .oauth import create_oauth_flow
+from .tokens import SlackAccess, TokenAuthorize
 
 logger = logging.getLogger(__name__)
 
@@ -26,31 +26,36 @@ class _DropTokenSkippedWarning(logging.Filter):
         return record.getMessage() != self._message
 
 
-def create_app(runtime: Runtime, identity: BotIdentity) -> AsyncApp:
+def create_app(runtime: Runtime, access: SlackAccess) -> AsyncApp:
     """The Bolt app. Request signatures are verified before Bolt sees a request (`bot.web`),
-    and Socket Mode needs none, so Bolt's own verification is off. Who the bot is comes from
-    `identity`, which never makes a request wait long for Slack."""
+    and Socket Mode needs none, so Bolt's own verification is off. Each request's bot token
+    comes from `access`: the installation of its workspace (OAuth mode) or SLACK_BOT_TOKEN's
+    identity, which never makes a request wait long for Slack."""
     bolt_logger = logging.getLogger("bot.slack.bolt")
     if not any(isinstance(f, _DropTokenSkippedWarning) for f in bolt_logger.filters):
         bolt_logger.addFilter(_DropTokenSkippedWarning())
 
-    async def authorize() -> AuthorizeResult | None:
-        # A plain function: Bolt reads its argument names, and a bound method's include `self`.
-        return await identity.authorize()
-
+    client = runtime.web_client(None)  # the token comes with each request's authorization
+    oauth_flow = (
+        create_oauth_flow(runtime, access.store, client) if access.store is not None else None
+    )
     app = AsyncApp(
-        # The token comes with each request's authorization (`identity`).
-        client=runtime.web_client(None),
-        authorize=authorize,
-        user_facing_authorize_error_message=blocks.SLACK_UNREACHABLE,
+        client=client,
+        authorize=TokenAuthorize(access.tokens),
+        oauth_flow=oauth_flow,
+        user_facing_authorize_error_message=(
+            blocks.NOT_INSTALLED if oauth_flow is not None else blocks.SLACK_UNREACHABLE
+        ),
         request_verification_enabled=False,
         logger=bolt_logger,
     )
     guards.register(app, runtime)
+    events.register(app, runtime)
     commands.register(app, runtime)
     actions.register(app, runtime)
     alert_actions.register(app, runtime)
     views.register(app, runtime)
+    home.register(app, runtime)
 
     @app.error
     async def log_unhandled(error: Exception, body: dict[str, Any]) -> None:

@@ -47,7 +47,9 @@ class BotIdentity:
                 try:
                     response = await self._client.auth_test()
                 except SlackApiError as exc:
-                    logger.warning("auth.test failed: %s", exc.response.get("error"))
+                    data = exc.response.data
+                    error = data.get("error") if isinstance(data, dict) else "no JSON answer"
+                    logger.warning("auth.test failed: %s", str(error)[:64])
                     return None
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     logger.warning("auth.test failed: cannot reach Slack (%s)", type(exc).__name__)

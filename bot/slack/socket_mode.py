@@ -3,12 +3,20 @@
 Before handing over to slack_sdk's client, the app-level token is tried once per attempt:
 a rejected token stops the process with one line, and an unreachable Slack gets one line per
 attempt with a growing wait, instead of a traceback every few seconds forever.
+
+SIGTERM or SIGINT closes the WebSocket and returns, so the caller lets the work already
+acknowledged finish (a card still reaches its response_url) before the process exits; a
+second signal stops it at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -17,6 +25,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_RETRY_SECONDS = 300.0
 # Slack's answers that no retry can fix.
@@ -33,8 +43,11 @@ class SocketModeRefused(Exception):
     """Slack refused the app-level token; the message says what to fix."""
 
 
-async def wait_until_slack_accepts(app: AsyncApp, app_token: str, *, retry_seconds: float) -> None:
-    """Return once `apps.connections.open` succeeds; SocketModeRefused if it never can."""
+async def wait_until_slack_accepts(
+    app: AsyncApp, app_token: str, *, retry_seconds: float
+) -> str | None:
+    """The WebSocket URL, once `apps.connections.open` succeeds; SocketModeRefused if it
+    never can."""
     # One request per attempt: the app's own client would retry connection errors itself.
     client = AsyncWebClient(
         base_url=app.client.base_url, session=app.client.session, retry_handlers=[]
@@ -43,8 +56,9 @@ async def wait_until_slack_accepts(app: AsyncApp, app_token: str, *, retry_secon
     attempt = 1
     while True:
         try:
-            await client.apps_connections_open(app_token=app_token)
-            return
+            response = await client.apps_connections_open(app_token=app_token)
+            url = response.get("url")
+            return url if isinstance(url, str) and url else None
         except SlackApiError as exc:
             error = str(exc.response.get("error"))
             if error in _FATAL:
@@ -78,13 +92,67 @@ class _OneLine(logging.Filter):
 
 
 async def run_socket_mode(app: AsyncApp, app_token: str, *, retry_seconds: float) -> None:
-    await wait_until_slack_accepts(app, app_token, retry_seconds=retry_seconds)
-    logger.info("Connected to Slack over Socket Mode")
-    client_logger = logging.getLogger(f"{__name__}.client")
-    if not any(isinstance(f, _OneLine) for f in client_logger.filters):
-        client_logger.addFilter(_OneLine())
-    handler = AsyncSocketModeHandler(app, app_token, logger=client_logger)
+    """Serve `app` over Socket Mode until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    with _stop_on_signals(stop):
+        url = await _unless_stopped(
+            stop, wait_until_slack_accepts(app, app_token, retry_seconds=retry_seconds)
+        )
+        if stop.is_set():
+            return
+        logger.info("Connected to Slack over Socket Mode")
+        client_logger = logging.getLogger(f"{__name__}.client")
+        if not any(isinstance(f, _OneLine) for f in client_logger.filters):
+            client_logger.addFilter(_OneLine())
+        handler = AsyncSocketModeHandler(app, app_token, logger=client_logger)
+        # The URL Slack just issued: asking again would spend another call of a Tier 1 method.
+        handler.client.wss_uri = url
+        try:
+            await _unless_stopped(stop, handler.connect_async())
+            await stop.wait()
+            logger.info("Stopping: closing the Socket Mode connection")
+        finally:
+            await handler.close_async()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGTERM or SIGINT sets `stop`; after that, each has its usual effect again, so a second
+    one ends a slow shutdown."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {number: signal.getsignal(number) for number in signals}
+
+    def restore() -> None:
+        for number in signals:
+            if loop.remove_signal_handler(number) and previous[number] is not None:
+                signal.signal(number, previous[number])
+
+    def on_signal() -> None:
+        stop.set()
+        restore()
+
     try:
-        await handler.start_async()
+        for number in signals:
+            loop.add_signal_handler(number, on_signal)
+    except NotImplementedError:  # Windows: SIGINT stays KeyboardInterrupt, as before
+        yield
+        return
+    try:
+        yield
     finally:
-        await handler.close_async()
+        restore()
+
+
+async def _unless_stopped(stop: asyncio.Event, work: Coroutine[Any, Any, T]) -> T | None:
+    """`work`'s result, or None (with `work` cancelled) once `stop` is set first."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    return None if task.cancelled() else task.result()

@@ -5,6 +5,16 @@ One module per surface; this package's namespace is the one listeners use.
 
 from .card import quota_card, quota_card_text
 from .format import Blocks, amount, percent
+from .home import (
+    HOME_READ_LIMIT,
+    HOME_TOKEN_ACTION,
+    HOME_UNAVAILABLE,
+    HOME_UNAVAILABLE_DATABASE,
+    admin_home_view,
+    home_problem_view,
+    member_home_view,
+    notice_modal,
+)
 from .lists import AliasLine, admins_text, alias_list, audit_list, help_blocks
 from .messages import (
     AUDIT_MISSING_PART,
@@ -16,6 +26,7 @@ from .messages import (
     NO_DIGEST,
     NO_TOKEN,
     NO_TOKEN_FOR_LIST,
+    NOT_INSTALLED,
     OTHER_WORKSPACE,
     SLACK_UNREACHABLE,
     TOKEN_MODAL_LATE,
@@ -61,8 +72,13 @@ __all__ = [
     "DATABASE_OUTCOME_UNKNOWN",
     "DATABASE_UNAVAILABLE",
     "DIGEST_OFF",
+    "HOME_READ_LIMIT",
+    "HOME_TOKEN_ACTION",
+    "HOME_UNAVAILABLE",
+    "HOME_UNAVAILABLE_DATABASE",
     "INTERNAL_ERROR",
     "INVALID_BUTTON",
+    "NOT_INSTALLED",
     "NO_DIGEST",
     "NO_TOKEN",
     "NO_TOKEN_FOR_LIST",
@@ -77,6 +93,7 @@ __all__ = [
     "Blocks",
     "admin_changed",
     "admin_check_failed",
+    "admin_home_view",
     "admins_text",
     "alert_paused",
     "alias_linked",
@@ -102,8 +119,11 @@ __all__ = [
     "fallback_failed",
     "fallback_mismatch",
     "help_blocks",
+    "home_problem_view",
+    "member_home_view",
     "not_admin",
     "note_not_posted_part",
+    "notice_modal",
     "percent",
     "quota_card",
     "quota_card_text",

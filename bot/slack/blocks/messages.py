@@ -46,6 +46,11 @@ SLACK_UNREACHABLE = (
     ":warning: Quota Bot can't reach Slack to confirm who it is right now, so nothing was done. "
     "Please try again in a minute."
 )
+NOT_INSTALLED = (
+    ":warning: Quota Bot has no installation for this workspace it can use right now (it was "
+    "uninstalled, or its installation could not be read), so nothing was done. Try again in a "
+    "minute; if it keeps happening, ask a Slack admin to install Quota Bot again."
+)
 OTHER_WORKSPACE = (
     ":no_entry: This Quota Bot is installed for another Slack workspace, so it cannot answer "
     "here; nothing was done."

@@ -1,0 +1,79 @@
+"""slack_sdk's SQLAlchemy installation and OAuth-state stores on our database, with every Slack
+token column encrypted by the same keys as our own secrets.
+
+The tables are created by our Alembic migrations (0007), never by the stores' `create_tables()`.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.oauth.installation_store.sqlalchemy import (
+    AsyncSQLAlchemyInstallationStore,
+    SQLAlchemyInstallationStore,
+)
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
+from sqlalchemy import Column, MetaData, Table
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .crypto import EncryptedString
+
+TOKEN_COLUMNS = ("bot_token", "bot_refresh_token", "user_token", "user_refresh_token")
+INSTALLATIONS_TABLE = "slack_installations"
+BOTS_TABLE = "slack_bots"
+OAUTH_STATES_TABLE = "slack_oauth_states"
+# How long an install link (its state) stays usable.
+STATE_EXPIRATION_SECONDS = 600
+
+
+def _encrypt_tokens(table: Table) -> Table:
+    """The library's table, its token columns swapped for ciphertext columns (unbounded text:
+    a Fernet token is longer than the library's 200 characters)."""
+    for name in TOKEN_COLUMNS:
+        if name in table.c:
+            table.append_column(Column(name, EncryptedString()), replace_existing=True)
+    return table
+
+
+class EncryptedInstallationStore(AsyncSQLAlchemyInstallationStore):
+    """Installations and bots of every workspace that installed the app; tokens encrypted."""
+
+    @classmethod
+    def build_installations_table(cls, metadata: MetaData, table_name: str) -> Table:
+        return _encrypt_tokens(
+            SQLAlchemyInstallationStore.build_installations_table(metadata, table_name)
+        )
+
+    @classmethod
+    def build_bots_table(cls, metadata: MetaData, table_name: str) -> Table:
+        return _encrypt_tokens(SQLAlchemyInstallationStore.build_bots_table(metadata, table_name))
+
+    async def create_tables(self) -> None:
+        raise NotImplementedError("The schema comes from Alembic migrations: quota-bot migrate")
+
+
+class OAuthStateStore(AsyncSQLAlchemyOAuthStateStore):
+    async def create_tables(self) -> None:
+        raise NotImplementedError("The schema comes from Alembic migrations: quota-bot migrate")
+
+
+def installation_store(client_id: str, engine: AsyncEngine) -> EncryptedInstallationStore:
+    return EncryptedInstallationStore(
+        client_id=client_id,
+        engine=engine,
+        bots_table_name=BOTS_TABLE,
+        installations_table_name=INSTALLATIONS_TABLE,
+    )
+
+
+def oauth_state_store(engine: AsyncEngine) -> OAuthStateStore:
+    return OAuthStateStore(
+        expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine, table_name=OAUTH_STATES_TABLE
+    )
+
+
+def store_metadata() -> MetaData:
+    """The three stores' tables as the stores define them (what migration 0007 must match)."""
+    metadata = MetaData()
+    EncryptedInstallationStore.build_installations_table(metadata, INSTALLATIONS_TABLE)
+    EncryptedInstallationStore.build_bots_table(metadata, BOTS_TABLE)
+    OAuthStateStore.build_oauth_states_table(metadata, OAUTH_STATES_TABLE)
+    return metadata

@@ -1,0 +1,208 @@
+"""A workspace's life with the app: installed (OAuth), uninstalled or its tokens revoked, and
+purged on request.
+
+Uninstalling deletes secrets at once (the workspace's Slack tokens and its Ace Data Cloud token)
+and pauses its digests and alerts; aliases, admins, schedules and audit stay, so installing again
+and setting a token restores the setup. Purging deletes everything the bot holds for a workspace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.database import Database
+from ..db.installations import BOTS_TABLE, INSTALLATIONS_TABLE, store_metadata
+from ..db.models import (
+    Alias,
+    AuditEvent,
+    BotAdmin,
+    DigestDelivery,
+    DigestSchedule,
+    FallbackLock,
+    Observation,
+    QuotaAlert,
+    Workspace,
+)
+from . import audit
+from .digests import schedule_of
+
+# Why a paused schedule or alert is paused when its workspace uninstalled the app.
+UNINSTALLED = "uninstalled"
+_SLACK_TABLES = store_metadata().tables
+_INSTALLATION_TABLES: tuple[Table, ...] = (
+    _SLACK_TABLES[INSTALLATIONS_TABLE],
+    _SLACK_TABLES[BOTS_TABLE],
+)
+
+
+@dataclass(frozen=True)
+class Installed:
+    first_admin: bool
+    resumed: int
+
+
+async def installed(
+    db: Database, *, team_id: str, enterprise_id: str | None, installer: str, now: datetime
+) -> Installed:
+    """A workspace finished installing: note it, make the installer its first bot admin if it
+    has none, and resume what an uninstall paused."""
+
+    async def save(session: AsyncSession) -> Installed:
+        values = {"enterprise_id": enterprise_id} if enterprise_id else {}
+        statement = db.insert()(Workspace).values(team_id=team_id, created_at=now, **values)
+        await session.execute(
+            statement.on_conflict_do_update(index_elements=["team_id"], set_=values)
+            if values
+            else statement.on_conflict_do_nothing(index_elements=["team_id"])
+        )
+        admins = await session.scalar(
+            select(func.count()).select_from(BotAdmin).where(BotAdmin.team_id == team_id)
+        )
+        if not admins:
+            session.add(BotAdmin(team_id=team_id, user_id=installer, added_by=installer))
+        resumed = 0
+        paused = DigestSchedule.paused_reason == UNINSTALLED
+        for row in await session.scalars(
+            select(DigestSchedule).where(DigestSchedule.team_id == team_id, paused)
+        ):
+            row.paused_reason = None
+            row.next_run_at = schedule_of(row).next_run(now)  # no late digest for the gap
+            resumed += 1
+        alerts = await session.execute(
+            update(QuotaAlert)
+            .where(QuotaAlert.team_id == team_id, QuotaAlert.paused_reason == UNINSTALLED)
+            .values(paused_reason=None, next_check_at=now)
+        )
+        resumed += alerts.rowcount  # type: ignore[attr-defined]
+        await audit.record(
+            session,
+            team_id=team_id,
+            user_id=installer,
+            action="installed",
+            outcome="changed",
+            detail="first bot admin: installer" if not admins else None,
+        )
+        return Installed(first_admin=not admins, resumed=resumed)
+
+    return await db.run(save, changes=True)
+
+
+async def uninstalled(
+    db: Database,
+    *,
+    team_id: str | None,
+    enterprise_id: str | None,
+    org_wide: bool,
+    reason: str,
+) -> list[str]:
+    """Delete the Slack tokens and Ace Data Cloud token of the workspace (every workspace of the
+    org for an org-wide install) and pause their digests and alerts, in one transaction. The
+    team IDs affected."""
+
+    async def forget(session: AsyncSession) -> list[str]:
+        if org_wide:
+            teams = list(
+                await session.scalars(
+                    select(Workspace.team_id).where(Workspace.enterprise_id == enterprise_id)
+                )
+            )
+            for table in _INSTALLATION_TABLES:
+                await session.execute(
+                    delete(table).where(
+                        table.c.enterprise_id == enterprise_id, table.c.team_id.is_(None)
+                    )
+                )
+        else:
+            teams = [team_id] if team_id else []
+            for table in _INSTALLATION_TABLES:
+                await session.execute(delete(table).where(table.c.team_id == team_id))
+        if not teams:
+            return []
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.team_id.in_(teams))
+            .values(
+                acedata_token=None,
+                acedata_token_last4=None,
+                acedata_account=None,
+                token_set_by=None,
+                token_set_at=None,
+            )
+        )
+        for model in (DigestSchedule, QuotaAlert):
+            await session.execute(
+                update(model)
+                .where(model.team_id.in_(teams), model.paused_reason.is_(None))
+                .values(paused_reason=UNINSTALLED)
+            )
+        for team in teams:
+            await audit.record(
+                session, team_id=team, user_id="slack", action="uninstalled", outcome=reason
+            )
+        return teams
+
+    return await db.run(forget, changes=True)
+
+
+# Every table holding rows of a workspace, by its team_id column.
+_WORKSPACE_MODELS = (
+    DigestSchedule,
+    QuotaAlert,
+    Alias,
+    BotAdmin,
+    AuditEvent,
+    FallbackLock,
+    Observation,
+    Workspace,
+)
+
+
+async def held_for(db: Database, *, team_id: str) -> dict[str, int]:
+    """How many rows each table holds for one workspace (what `purge` would delete)."""
+
+    async def count(session: AsyncSession) -> dict[str, int]:
+        schedules = select(DigestSchedule.id).where(DigestSchedule.team_id == team_id)
+        held = {
+            DigestDelivery.__tablename__: await session.scalar(
+                select(func.count()).where(DigestDelivery.schedule_id.in_(schedules))
+            )
+            or 0
+        }
+        for model in _WORKSPACE_MODELS:
+            held[model.__tablename__] = (
+                await session.scalar(select(func.count()).where(model.team_id == team_id)) or 0
+            )
+        for table in _INSTALLATION_TABLES:
+            held[table.name] = (
+                await session.scalar(
+                    select(func.count()).select_from(table).where(table.c.team_id == team_id)
+                )
+                or 0
+            )
+        return held
+
+    return await db.run(count)
+
+
+async def purge(db: Database, *, team_id: str) -> dict[str, int]:
+    """Delete everything held for one workspace, in one transaction; rows deleted per table."""
+
+    async def delete_all(session: AsyncSession) -> dict[str, int]:
+        schedules = select(DigestSchedule.id).where(DigestSchedule.team_id == team_id)
+        result = await session.execute(
+            delete(DigestDelivery).where(DigestDelivery.schedule_id.in_(schedules))
+        )
+        deleted = {DigestDelivery.__tablename__: result.rowcount}  # type: ignore[attr-defined]
+        for model in _WORKSPACE_MODELS:
+            result = await session.execute(delete(model).where(model.team_id == team_id))
+            deleted[model.__tablename__] = result.rowcount  # type: ignore[attr-defined]
+        for table in _INSTALLATION_TABLES:
+            result = await session.execute(delete(table).where(table.c.team_id == team_id))
+            deleted[table.name] = result.rowcount  # type: ignore[attr-defined]
+        return deleted
+
+    return await db.run(delete_all, changes=True)

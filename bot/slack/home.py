@@ -1,0 +1,157 @@
+"""The App Home tab: published with views.publish when a user opens it, and its "Set token"
+button. Bolt acknowledges the event at once; the reads (database, Ace Data Cloud) come after.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import aiohttp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ..db.database import DatabaseUnavailable
+from ..runtime import Runtime
+from ..services import home
+from . import blocks
+from .authz import AdminCheckFailed, is_admin
+from .envelope import ButtonPress
+from .guards import ENVELOPE
+
+logger = logging.getLogger(__name__)
+
+_SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
+
+
+def register(app: AsyncApp, runtime: Runtime) -> None:
+    @app.event("app_home_opened")
+    async def home_opened(
+        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        # Events are acknowledged by Bolt before this runs.
+        if event.get("tab") != "home":
+            return
+        team_id, user_id = body.get("team_id"), event.get("user")
+        if not (_is_id(team_id) and _is_id(user_id)):
+            logger.warning(
+                "Ignored an app_home_opened event without a usable team or user (event_id=%s)",
+                str(body.get("event_id"))[:40],
+            )
+            return
+        async with runtime.tracked():
+            await publish_home(runtime, client, team_id=team_id, user_id=user_id)
+
+    @app.action(blocks.HOME_TOKEN_ACTION)
+    async def set_token_pressed(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        press: ButtonPress = context[ENVELOPE]
+        async with runtime.tracked():
+            await open_token_modal(
+                runtime,
+                client,
+                team_id=press.team.id,
+                user_id=press.user.id,
+                trigger_id=str(body.get("trigger_id") or ""),
+            )
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and _SLACK_ID.fullmatch(value) is not None
+
+
+async def publish_home(
+    runtime: Runtime, client: AsyncWebClient, *, team_id: str, user_id: str
+) -> None:
+    """Publish `user_id`'s Home for `team_id`: what their role may see, or a sentence saying
+    why it cannot be shown. Every failure is logged in one line; none is raised."""
+    try:
+        view = await _home_view(runtime, client, team_id=team_id, user_id=user_id)
+    except DatabaseUnavailable as exc:
+        logger.warning("App Home without its data team=%s user=%s: %s", team_id, user_id, exc)
+        view = blocks.home_problem_view(blocks.HOME_UNAVAILABLE_DATABASE)
+    except Exception:
+        logger.exception("App Home failed team=%s user=%s", team_id, user_id)
+        view = blocks.home_problem_view(blocks.HOME_UNAVAILABLE)
+    try:
+        await client.views_publish(user_id=user_id, view=view)
+    except SlackApiError as exc:
+        logger.warning(
+            "views.publish failed team=%s user=%s: %s",
+            team_id,
+            user_id,
+            exc.response.get("error"),
+        )
+    except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning(
+            "views.publish failed team=%s user=%s: %s", team_id, user_id, type(exc).__name__
+        )
+
+
+async def _home_view(
+    runtime: Runtime, client: AsyncWebClient, *, team_id: str, user_id: str
+) -> dict[str, Any]:
+    try:
+        admin = await is_admin(client, runtime.db, team_id=team_id, user_id=user_id)
+        role_unknown = False
+    except AdminCheckFailed:
+        # What every member may see is shown; the admin details wait for Slack.
+        admin, role_unknown = False, True
+    if not admin:
+        members = await home.member_home(runtime.db, team_id=team_id)
+        return blocks.member_home_view(members, role_unknown=role_unknown)
+    found = await home.admin_home(
+        runtime.db,
+        runtime.acedata,
+        team_id=team_id,
+        fallback_token=runtime.fallback_token,
+        read_limit=blocks.HOME_READ_LIMIT,
+    )
+    failed = [reading for reading in found.readings if reading.error is not None]
+    if failed:
+        first = failed[0]
+        logger.warning(
+            "App Home: %d of %d aliases unreadable team=%s user=%s (first: %s %s: %s)",
+            len(failed),
+            len(found.readings),
+            team_id,
+            user_id,
+            first.alias.name,
+            type(first.error).__name__,
+            first.error,
+        )
+    return blocks.admin_home_view(found)
+
+
+async def open_token_modal(
+    runtime: Runtime, client: AsyncWebClient, *, team_id: str, user_id: str, trigger_id: str
+) -> None:
+    """The Home's token button: the token modal for an admin; for anyone else, or when the
+    role cannot be confirmed, a modal saying why not. The modal's submission checks again."""
+    try:
+        allowed = await is_admin(client, runtime.db, team_id=team_id, user_id=user_id)
+    except AdminCheckFailed as exc:
+        view = blocks.notice_modal(blocks.admin_check_failed(exc.reason))
+    except DatabaseUnavailable as exc:
+        logger.warning("Home token button: no database team=%s user=%s: %s", team_id, user_id, exc)
+        view = blocks.notice_modal(blocks.DATABASE_UNAVAILABLE)
+    else:
+        if allowed:
+            view = blocks.token_modal()
+        else:
+            logger.info("Refused the token modal for non-admin team=%s user=%s", team_id, user_id)
+            view = blocks.notice_modal(blocks.not_admin("set the Ace Data Cloud token"))
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        logger.warning(
+            "views.open failed team=%s user=%s: %s", team_id, user_id, exc.response.get("error")
+        )
+    except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+        logger.warning(
+            "views.open failed team=%s user=%s: %s", team_id, user_id, type(exc).__name__
+        )
