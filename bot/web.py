@@ -18,7 +18,9 @@ from starlette.routing import Route
 
 from .config import Settings
 from .db.database import DatabaseUnavailable
+from .db.models import utcnow
 from .runtime import Runtime
+from .services import installs
 from .services.replays import purge_old_signatures
 from .slack import envelope, inbound
 from .slack.app import create_app
@@ -149,11 +151,13 @@ def create_web_app(settings: Settings) -> Starlette:
 
 async def _housekeeping(runtime: Runtime) -> None:
     """Off the request path: say once whether stored secrets are unreadable, then forget old
-    request signatures now and then."""
+    request signatures and expired install links now and then."""
     await runtime.warn_about_unreadable_secrets()
     while True:
         try:
             await purge_old_signatures(runtime.db)
+            if runtime.settings.oauth_enabled:
+                await installs.purge_expired_states(runtime.db, now=utcnow())
         except DatabaseUnavailable as exc:
-            logger.warning("Could not purge old request signatures: %s", exc)
+            logger.warning("Could not purge old request signatures or install links: %s", exc)
         await asyncio.sleep(PURGE_INTERVAL)

@@ -22,6 +22,7 @@ from .services.errors import NoTokenConfigured
 from .services.readings import Round
 from .services.workspaces import platform_token
 from .slack import blocks
+from .slack.api_errors import slack_error
 from .slack.blocks.alert import alert_message, recovered_message
 from .slack.digests import compose, post
 from .slack.tokens import SlackAccess
@@ -273,7 +274,7 @@ async def check_watch(
                 channel=watch.channel_id, text=message.text, blocks=message.blocks
             )
         except SlackApiError as exc:
-            error = str(exc.response.get("error"))[:64]
+            error = slack_error(exc)
             logger.warning("Alert %s not posted: Slack said %s", where, error)
             if error in digests.CHANNEL_GONE:
                 await alerts.save_state(runtime.db, watch, watch.state, paused_reason=error)

@@ -193,14 +193,23 @@ class BotClient:
         self._http = aiohttp.ClientSession()
 
     runtime: Runtime | None = None
-    # The workspace the requests come from.
+    # The workspace the requests come from, and its org when the app is installed org-wide.
     team: str = TEAM_ID
+    org_wide_install_of: str | None = None
 
-    def as_team(self, team: str) -> BotClient:
-        """The same client, sending requests from workspace `team`."""
+    def as_team(self, team: str, *, org_wide_install_of: str | None = None) -> BotClient:
+        """The same client, sending requests from workspace `team` (of an Enterprise Grid org
+        that installed the app org-wide)."""
         other = copy.copy(self)
         other.team = team
+        other.org_wide_install_of = org_wide_install_of
         return other
+
+    def _org(self) -> dict[str, Any]:
+        """The fields an interaction payload carries about the org install."""
+        if self.org_wide_install_of is None:
+            return {"is_enterprise_install": False}
+        return {"is_enterprise_install": True, "enterprise": {"id": self.org_wide_install_of}}
 
     async def close(self) -> None:
         await self._http.close()
@@ -247,7 +256,8 @@ class BotClient:
             "command": "/quota",
             "text": text,
             "api_app_id": "A0001",
-            "is_enterprise_install": "false",
+            "is_enterprise_install": "false" if self.org_wide_install_of is None else "true",
+            **({"enterprise_id": self.org_wide_install_of} if self.org_wide_install_of else {}),
             "response_url": self.slack.response_url(key),
             "trigger_id": f"trigger.{key}",
         }
@@ -288,7 +298,7 @@ class BotClient:
             "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": team},
             "api_app_id": "A0001",
             "trigger_id": f"trigger.{key}",
-            "is_enterprise_install": False,
+            **self._org(),
             "container": {
                 "type": "message",
                 "message_ts": message_ts,
@@ -330,6 +340,7 @@ class BotClient:
             "user": {"id": user, "username": user.lower(), "team_id": self.team},
             "api_app_id": "A0001",
             "trigger_id": f"trigger.view{next(_keys)}",
+            **self._org(),
             "view": {
                 "id": "V0001",
                 "type": "modal",

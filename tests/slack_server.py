@@ -36,6 +36,8 @@ class Workspace:
     refresh_token: str | None = None
     expires_in: int | None = None
     refreshed: int = 0
+    # Installed org-wide by an Enterprise Grid org (enterprise_id): no one workspace.
+    org_wide: bool = False
 
     def access_answer(self) -> dict[str, Any]:
         answer: dict[str, Any] = {
@@ -45,9 +47,9 @@ class Workspace:
             "token_type": "bot",
             "scope": "commands,chat:write,users:read",
             "bot_user_id": f"UBOT{self.team_id}",
-            "team": {"id": self.team_id, "name": self.name},
+            "team": None if self.org_wide else {"id": self.team_id, "name": self.name},
             "enterprise": {"id": self.enterprise_id, "name": "Org"} if self.enterprise_id else None,
-            "is_enterprise_install": False,
+            "is_enterprise_install": self.org_wide,
             "authed_user": {"id": self.installer},
         }
         if self.refresh_token is not None:

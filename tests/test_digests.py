@@ -10,6 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import respx
 from sqlalchemy import Engine, event, func, insert, select, update
 
@@ -846,3 +847,18 @@ async def test_a_claim_whose_digest_was_posted_is_never_sent_again(
     assert digest_posts(bot.slack) == []
     [delivery] = delivery_rows(db)
     assert (delivery["outcome"], delivery["message_ts"]) == ("sent", "1700000000.000999")
+
+
+async def test_an_error_page_from_slack_instead_of_json_is_recorded_not_crashed_on(
+    linked: BotClient, db: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = linked
+    due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC), user=ADMIN)
+    bot.slack.http_errors["chat.postMessage"] = 502  # a proxy's page, not Slack's JSON
+
+    assert await round_at(bot, due + timedelta(seconds=1)) == 1
+
+    assert {(row["outcome"], row["slack_error"]) for row in delivery_rows(db)} == {
+        ("failed", "http_502")
+    }
+    assert not [record for record in caplog.records if record.exc_info]

@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, text
 
 from bot.config import Settings
+from bot.db.installations import STATE_EXPIRATION_SECONDS
+from bot.services import installs
 from bot.slack import blocks
 from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
 from bot.slack.tokens import SlackAccess
@@ -160,9 +162,17 @@ async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def send_event(bot: BotClient, team: str, event: dict[str, Any]) -> None:
+async def send_event(
+    bot: BotClient, team: str, event: dict[str, Any], *, org_wide_install_of: str | None = None
+) -> None:
+    org = (
+        {"enterprise_id": org_wide_install_of, "is_enterprise_install": True}
+        if org_wide_install_of
+        else {}
+    )
     body = json.dumps(
         {
+            **org,
             "token": "legacy",
             "team_id": team,
             "api_app_id": "A0001",
@@ -486,3 +496,64 @@ async def test_install_pages_say_oauth_is_off_in_single_workspace_mode(
 
     assert page.status_code == 404
     assert "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET" in page.text
+
+
+async def test_an_org_wide_install_serves_each_workspace_of_the_org_on_its_own(
+    bot: BotClient, slack: SlackServer, acedata: respx.MockRouter, db: Engine
+) -> None:
+    org = Workspace("EORG1", "Org", "xoxb-org-bot-token-55aa", INSTALLER_A, "EORG1", org_wide=True)
+    page = await install(bot, slack, org, "code-org")
+    one = bot.as_team("TONE1", org_wide_install_of="EORG1")
+    two = bot.as_team("TTWO2", org_wide_install_of="EORG1")
+
+    assert "installed in your organization" in page.text
+    await set_up(one, acedata, TOKEN_A, "UADMIN", APP_ID, "Midjourney")
+    card = await one.quota("prod", user="UMEMBER")
+    elsewhere = await two.quota("prod", user="UMEMBER")
+    assert card is not None and "Midjourney" in card.text
+    assert elsewhere is not None and "no alias *prod* here" in elsewhere.text
+
+    # The worker, outside any request, reaches that workspace with the org's token.
+    await one.quota("digest daily 09:00 UTC", user="UADMIN")
+    posted = len(slack.calls_to("chat.postMessage"))
+    assert bot.runtime is not None
+    access = SlackAccess.open(bot.runtime, retry_seconds=0)
+    assert await digest_round(bot.runtime, access, now=datetime.now(UTC) + timedelta(days=1)) == 1
+    (digest,) = slack.calls_to("chat.postMessage")[posted:]
+    assert bearer(digest) == org.bot_token
+
+    await send_event(one, "TONE1", {"type": "app_uninstalled"}, org_wide_install_of="EORG1")
+    await eventually(lambda: not rows(db, "SELECT * FROM slack_bots"))
+    tokens = rows(db, "SELECT team_id, acedata_token FROM workspaces ORDER BY team_id")
+    assert tokens == [("TONE1", None), ("TTWO2", None)]
+    assert rows(db, "SELECT paused_reason FROM digest_schedules") == [("uninstalled",)]
+
+
+async def test_a_forged_error_in_the_redirect_is_neither_echoed_nor_logged(
+    bot: BotClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "x\n2026-11-26 WARNING bot: <script>alert(1)</script>"
+    async with Browser(bot.base_url) as browser:
+        page = await browser.get("/slack/oauth_redirect", params={"error": forged})
+
+    assert page.status_code == 200 and "Quota Bot was not installed" in page.text
+    assert "<script>" not in page.text and "unrecognised error" in page.text
+    lines = [r.getMessage() for r in caplog.records if "Installation failed" in r.getMessage()]
+    assert lines == ["Installation failed: unrecognised error"]
+
+
+async def test_install_links_opened_and_never_used_are_forgotten(
+    bot: BotClient, db: Engine
+) -> None:
+    async with Browser(bot.base_url) as browser:
+        for _ in range(3):
+            await browser.get("/slack/install")
+    assert len(rows(db, "SELECT * FROM slack_oauth_states")) == 3
+    assert bot.runtime is not None
+
+    soon = await installs.purge_expired_states(bot.runtime.db, now=datetime.now(UTC))
+    later = datetime.now(UTC) + timedelta(seconds=STATE_EXPIRATION_SECONDS + 1)
+    expired = await installs.purge_expired_states(bot.runtime.db, now=later)
+
+    assert (soon, expired) == (0, 3)
+    assert rows(db, "SELECT * FROM slack_oauth_states") == []

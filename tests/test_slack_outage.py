@@ -48,5 +48,5 @@ async def test_a_slack_error_page_instead_of_json_is_one_line(
     assert told["text"] == SLACK_UNREACHABLE
     failures = [r for r in caplog.records if r.getMessage().startswith("auth.test failed")]
     assert failures and all(r.exc_info is None for r in failures)
-    assert "auth.test failed: no JSON answer" in failures[0].getMessage()
+    assert "auth.test failed: http_503" in failures[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info]

@@ -9,13 +9,18 @@ and setting a token restores the setup. Purging deletes everything the bot holds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
-from ..db.installations import BOTS_TABLE, INSTALLATIONS_TABLE, store_metadata
+from ..db.installations import (
+    BOTS_TABLE,
+    INSTALLATIONS_TABLE,
+    OAUTH_STATES_TABLE,
+    store_metadata,
+)
 from ..db.models import (
     Alias,
     AuditEvent,
@@ -206,3 +211,17 @@ async def purge(db: Database, *, team_id: str) -> dict[str, int]:
         return deleted
 
     return await db.run(delete_all, changes=True)
+
+
+async def purge_expired_states(db: Database, *, now: datetime) -> int:
+    """Forget install links (OAuth states) that expired unused: anyone can open /slack/install,
+    so they must not pile up."""
+    states = _SLACK_TABLES[OAUTH_STATES_TABLE]
+    # The library stores naive UTC times.
+    cutoff = now.astimezone(UTC).replace(tzinfo=None)
+
+    async def purge(session: AsyncSession) -> int:
+        result = await session.execute(delete(states).where(states.c.expire_at < cutoff))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    return await db.run(purge, changes=True)

@@ -35,6 +35,7 @@ from ..services.fallback import (
 from ..services.locks import LockBusy
 from ..services.quota import QuotaSnapshot, observe_quota
 from . import blocks, card_values
+from .api_errors import slack_error
 from .authz import AdminCheckFailed, NotAdmin
 from .card_values import CardTarget, InvalidButtonValue, Origin
 from .context import PressContext, common_failure_text
@@ -97,7 +98,7 @@ class CardContext(PressContext):
                 )
                 return None
         except SlackApiError as exc:
-            return str(exc.response.get("error"))
+            return slack_error(exc)
         except Exception as exc:
             logger.exception("Card update failed %s", self.log_context())
             return type(exc).__name__
@@ -120,7 +121,7 @@ class CardContext(PressContext):
                 channel=self.channel_id, ts=self.message_ts, text=page.text, blocks=page.blocks
             )
         except SlackApiError as exc:
-            return str(exc.response.get("error"))
+            return slack_error(exc)
         except Exception as exc:
             logger.exception("Digest update failed %s", self.log_context())
             return type(exc).__name__
@@ -135,7 +136,7 @@ class CardContext(PressContext):
                 channel=self.channel_id, thread_ts=self.message_ts, text=text
             )
         except SlackApiError as exc:
-            return str(exc.response.get("error"))
+            return slack_error(exc)
         except Exception as exc:
             return type(exc).__name__
         return None

@@ -10,6 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from ..db.database import Database
 from ..services.permissions import is_listed_admin
+from .api_errors import slack_error
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ async def is_admin(client: AsyncWebClient, db: Database, *, team_id: str, user_i
     try:
         response = await client.users_info(user=user_id)
     except SlackApiError as exc:
-        error = str(exc.response.get("error"))
+        error = slack_error(exc)
         logger.warning("users.info failed for team=%s user=%s: %s", team_id, user_id, error)
         if error in _NO_SUCH_USER:
             return False

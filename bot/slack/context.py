@@ -16,6 +16,7 @@ from ..runtime import Runtime
 from ..services.errors import NoTokenConfigured, TokenUnreadable
 from ..services.workspaces import platform_token
 from . import blocks
+from .api_errors import slack_error
 from .authz import AdminCheckFailed, NotAdmin, require_admin
 from .responder import ResponseUrl
 
@@ -79,7 +80,7 @@ class InteractionContext:
         try:
             response = await self.client.chat_postMessage(channel=self.channel_id, text=text)
         except SlackApiError as exc:
-            error = str(exc.response.get("error"))
+            error = slack_error(exc)
         except (aiohttp.ClientError, TimeoutError) as exc:
             error = type(exc).__name__
         else:

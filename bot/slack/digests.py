@@ -18,6 +18,7 @@ from ..runtime import Runtime
 from ..services import digests
 from ..services.readings import Round
 from . import blocks
+from .api_errors import slack_error
 from .blocks.digest import DigestLine, DigestMessage, digest_messages
 from .context import common_failure_text
 
@@ -119,7 +120,7 @@ async def post(
                 channel=channel_id, thread_ts=ts, text=message.text, blocks=message.blocks
             )
     except SlackApiError as exc:
-        return ts, str(exc.response.get("error"))[:64]
+        return ts, slack_error(exc)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return ts, type(exc).__name__[:64]
     return ts, None

@@ -17,6 +17,7 @@ from ..db.database import DatabaseUnavailable
 from ..runtime import Runtime
 from ..services import home
 from . import blocks
+from .api_errors import slack_error
 from .authz import AdminCheckFailed, is_admin
 from .envelope import ButtonPress
 from .guards import ENVELOPE
@@ -84,7 +85,7 @@ async def publish_home(
             "views.publish failed team=%s user=%s: %s",
             team_id,
             user_id,
-            exc.response.get("error"),
+            slack_error(exc),
         )
     except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
         logger.warning(
@@ -148,9 +149,7 @@ async def open_token_modal(
     try:
         await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
-        logger.warning(
-            "views.open failed team=%s user=%s: %s", team_id, user_id, exc.response.get("error")
-        )
+        logger.warning("views.open failed team=%s user=%s: %s", team_id, user_id, slack_error(exc))
     except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
         logger.warning(
             "views.open failed team=%s user=%s: %s", team_id, user_id, type(exc).__name__

@@ -16,6 +16,8 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from .api_errors import slack_error
+
 logger = logging.getLogger(__name__)
 
 # How long a request waits for the first answer before the user is told Slack can't be reached.
@@ -47,9 +49,7 @@ class BotIdentity:
                 try:
                     response = await self._client.auth_test()
                 except SlackApiError as exc:
-                    data = exc.response.data
-                    error = data.get("error") if isinstance(data, dict) else "no JSON answer"
-                    logger.warning("auth.test failed: %s", str(error)[:64])
+                    logger.warning("auth.test failed: %s", slack_error(exc))
                     return None
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     logger.warning("auth.test failed: cannot reach Slack (%s)", type(exc).__name__)

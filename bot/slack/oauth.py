@@ -34,6 +34,7 @@ BOT_SCOPES = ("commands", "chat:write", "users:read")
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 
+_REASON = re.compile(r"[a-z_]{1,64}")
 _START_AGAIN = f'<a href="{INSTALL_PATH}">Start the installation again</a>.'
 _FAILURES = {
     "access_denied": "The installation was cancelled in Slack, so nothing was installed.",
@@ -137,11 +138,10 @@ async def _installed(runtime: Runtime, args: AsyncSuccessArgs) -> BoltResponse:
 
 
 def _failed(args: AsyncFailureArgs) -> BoltResponse:
-    reason = args.reason
-    logger.warning("Installation failed: %s", reason[:64])
-    explanation = _FAILURES.get(
-        reason, f"Slack reported “{html.escape(reason[:64])}”. Nothing was installed."
-    )
+    # `reason` may come from the query string (`error=`): anyone can send anything.
+    reason = args.reason if _REASON.fullmatch(args.reason) else "unrecognised error"
+    logger.warning("Installation failed: %s", reason)
+    explanation = _FAILURES.get(reason, f"Slack reported “{reason}”. Nothing was installed.")
     return _page(
         args.suggested_status_code,
         "Quota Bot was not installed",

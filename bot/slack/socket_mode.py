@@ -24,6 +24,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from .api_errors import slack_error
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -60,7 +62,7 @@ async def wait_until_slack_accepts(
             url = response.get("url")
             return url if isinstance(url, str) and url else None
         except SlackApiError as exc:
-            error = str(exc.response.get("error"))
+            error = slack_error(exc)
             if error in _FATAL:
                 raise SocketModeRefused(
                     f"Slack refused SLACK_APP_TOKEN ({error}): create an app-level token with "

@@ -31,6 +31,7 @@ from ..db.installations import EncryptedInstallationStore, installation_store
 from ..db.models import Workspace
 from ..runtime import Runtime
 from ..services.workspaces import record_enterprise
+from .api_errors import slack_error
 from .identity import BotIdentity
 
 logger = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ class InstalledTokens:
                     "Slack refused to refresh the bot token (team=%s enterprise=%s): %s",
                     bot.team_id,
                     bot.enterprise_id,
-                    str(exc.api_error.response.get("error"))[:64],
+                    slack_error(exc.api_error),
                 )
                 return None
             if refreshed is None:

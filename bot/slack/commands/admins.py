@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from ...services import audit, permissions
 from .. import blocks
+from ..api_errors import slack_error
 from ..parsing import ChangeAdmin, ListAdmins, SetToken, ShowAudit
 from .context import CommandContext
 
@@ -20,7 +21,7 @@ async def open_token_modal(context: CommandContext, _: SetToken) -> None:
     try:
         await context.client.views_open(trigger_id=context.trigger_id, view=blocks.token_modal())
     except SlackApiError as exc:
-        logger.warning("views.open failed team=%s: %s", context.team_id, exc.response.get("error"))
+        logger.warning("views.open failed team=%s: %s", context.team_id, slack_error(exc))
         await context.say_privately(blocks.TOKEN_MODAL_LATE)
     except (aiohttp.ClientError, TimeoutError) as exc:
         logger.warning("views.open failed team=%s: %s", context.team_id, type(exc).__name__)

@@ -1,0 +1,17 @@
+"""What a failed Slack Web API call said, whatever came back."""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError
+
+
+def slack_error(exc: SlackApiError) -> str:
+    """Slack's error code (`channel_not_found`), or `http_<status>` when the answer was not
+    Slack's JSON at all (a proxy's error page): slack_sdk then hands over the body as text,
+    or the raw HTTP response, neither of which has an error code."""
+    response = exc.response
+    data = getattr(response, "data", None)
+    if isinstance(data, dict):
+        return str(data.get("error") or "unknown_error")[:64]
+    status = getattr(response, "status_code", None) or getattr(response, "status", None)
+    return f"http_{status}" if isinstance(status, int) else "unreadable_answer"
