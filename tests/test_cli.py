@@ -8,15 +8,16 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from bot.config import CONFIG_HELP
 
-from .client import cli_environment
+from .client import APP_ID, cli_environment
 from .conftest import BOT_TOKEN, SIGNING_SECRET
 
 
@@ -275,3 +276,43 @@ def test_a_damaged_key_file_is_named_as_such(tmp_path: Path) -> None:
     assert line.startswith("quota-bot: the key file quota-bot.db.key does not hold a Fernet key")
     assert "ENCRYPTION_KEY" not in line
     assert "damaged" not in line
+
+
+def test_purge_workspace_lists_first_then_deletes_only_that_workspace(
+    tmp_path: Path, database_url: str, db: Engine, encryption_key: str
+) -> None:
+    with db.begin() as connection:
+        for team in ("TGONE", "TKEEP"):
+            connection.execute(
+                text("INSERT INTO workspaces (team_id, created_at) VALUES (:t, :now)"),
+                {"t": team, "now": datetime.now(UTC)},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO aliases (team_id, name, application_id, created_by, created_at)"
+                    " VALUES (:t, 'prod', :app, 'U1', :now)"
+                ),
+                {"t": team, "app": APP_ID, "now": datetime.now(UTC)},
+            )
+    env = {"DATABASE_URL": database_url, "ENCRYPTION_KEY": encryption_key}
+
+    asked = run_cli("purge-workspace", "TGONE", cwd=tmp_path, env=env)
+    assert asked.returncode == 1
+    assert "Workspace TGONE has: aliases 1, workspaces 1." in asked.stdout
+    assert "purge-workspace TGONE --yes" in asked.stdout
+    assert count(db, "aliases") == 2
+
+    done = run_cli("purge-workspace", "TGONE", "--yes", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Purged workspace TGONE: deleted aliases 1, workspaces 1" in done.stderr
+    with db.connect() as connection:
+        left = connection.execute(text("SELECT team_id FROM workspaces")).scalars().all()
+    assert left == ["TKEEP"] and count(db, "aliases") == 1
+
+    bad = run_cli("purge-workspace", "prod; DROP TABLE", cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "is not a Slack team ID" in bad.stderr
+
+
+def count(db: Engine, table: str) -> int:
+    with db.connect() as connection:
+        return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())

@@ -248,6 +248,22 @@ async def test_two_workspaces_install_and_each_sees_only_its_own(
     assert "Suno" not in json.dumps(by_channel[CHANNEL].data["blocks"])
     assert "Suno" in json.dumps(by_channel[CHANNEL_B].data["blocks"])
 
+    # Each admin's App Home shows that workspace's token and application, published with its
+    # own bot token.
+    await send_event(
+        bot_a, a.team_id, {"type": "app_home_opened", "user": INSTALLER_A, "tab": "home"}
+    )
+    await send_event(
+        bot_b, b.team_id, {"type": "app_home_opened", "user": INSTALLER_B, "tab": "home"}
+    )
+    await slack.wait_for_call("views.publish", count=2)
+    homes = {call.data["user_id"]: call for call in slack.calls_to("views.publish")}
+    home_a, home_b = (json.dumps(homes[user].data["view"]) for user in (INSTALLER_A, INSTALLER_B))
+    assert bearer(homes[INSTALLER_A]) == a.bot_token and bearer(homes[INSTALLER_B]) == b.bot_token
+    assert "Midjourney" in home_a and TOKEN_A[-4:] in home_a
+    assert "Suno" not in home_a and TOKEN_B[-4:] not in home_a
+    assert "Suno" in home_b and "Midjourney" not in home_b
+
     admins = rows(db, "SELECT team_id, user_id FROM bot_admins ORDER BY team_id")
     assert admins == [(a.team_id, INSTALLER_A), (b.team_id, INSTALLER_B)]
 
