@@ -4,9 +4,11 @@ uvicorn on a local port, a local Slack server, and Ace Data Cloud mocked with re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import socket
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -65,6 +67,10 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         return
     template = tmp_path_factory.mktemp("db") / "template.db"
     upgrade_to_head(f"sqlite:///{template}")
+    # WAL, as the bot sets on connecting, already in the file: a test's own reads then never
+    # meet the exclusive lock of the bot switching a copy's journal mode as it starts.
+    with contextlib.closing(sqlite3.connect(template)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
     yield str(template)
 
 

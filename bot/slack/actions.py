@@ -41,7 +41,7 @@ from .card_values import CardTarget, InvalidButtonValue, Origin
 from .context import PressContext, common_failure_text
 from .digests import compose_now
 from .envelope import ButtonPress
-from .guards import ENVELOPE, REPLAY_UNCHECKED
+from .guards import ENVELOPE, REPLAY_UNCHECKED, first_delivery
 from .responder import ResponseUrl
 
 logger = logging.getLogger(__name__)
@@ -150,6 +150,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack()
             press: ButtonPress = context[ENVELOPE]
             async with runtime.tracked():
+                if not await first_delivery(context):
+                    return
                 await run_card_action(
                     press,
                     runtime,

@@ -18,7 +18,7 @@ from . import blocks
 from .blocks.alert import SNOOZE_ACTION
 from .context import PressContext, common_failure_text
 from .envelope import ButtonPress
-from .guards import ENVELOPE
+from .guards import ENVELOPE, REPLAY_UNCHECKED, first_delivery
 from .responder import ResponseUrl
 from .text import escape
 
@@ -30,18 +30,25 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     async def snooze(ack: AsyncAck, context: AsyncBoltContext) -> None:
         await ack()
         press: ButtonPress = context[ENVELOPE]
-        if not press.channel_id:
-            return
-        interaction = PressContext(
-            runtime=runtime,
-            client=context.client,
-            response_url=ResponseUrl.of(runtime, press.response_url),
-            team_id=press.team.id,
-            user_id=press.user.id,
-            channel_id=press.channel_id,
-        )
         async with runtime.tracked():
-            await _snooze(interaction, press.action.value)
+            if press.channel_id and await first_delivery(context):
+                await _snooze(
+                    _context(runtime, context, press, press.channel_id), press.action.value
+                )
+
+
+def _context(
+    runtime: Runtime, context: AsyncBoltContext, press: ButtonPress, channel_id: str
+) -> PressContext:
+    return PressContext(
+        runtime=runtime,
+        client=context.client,
+        response_url=ResponseUrl.of(runtime, press.response_url),
+        team_id=press.team.id,
+        user_id=press.user.id,
+        channel_id=channel_id,
+        replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
+    )
 
 
 async def _snooze(context: PressContext, value: str | None) -> None:
@@ -52,6 +59,7 @@ async def _snooze(context: PressContext, value: str | None) -> None:
         await context.say_privately(blocks.INVALID_BUTTON)
         return
     try:
+        context.require_replay_checked()
         watch = await snooze_alert(
             context.runtime.db,
             team_id=context.team_id,

@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from ..db.database import DatabaseUnavailable
 from ..runtime import Runtime
 from ..services import installs
+from .guards import first_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -24,42 +25,45 @@ ATTEMPTS = 4
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.event("app_uninstalled")
     async def uninstalled(context: AsyncBoltContext) -> None:
-        await _forget(runtime, context, "app_uninstalled")
+        async with runtime.tracked():
+            if await first_delivery(context):
+                await _forget(runtime, context, "app_uninstalled")
 
     @app.event("tokens_revoked")
     async def tokens_revoked(context: AsyncBoltContext, event: dict[str, Any]) -> None:
-        tokens = event.get("tokens")
-        bots = tokens.get("bot") if isinstance(tokens, dict) else None
-        if not bots:  # user tokens only: the bot asks for none, so it holds none
-            logger.info(
-                "tokens_revoked without bot tokens (team=%s): nothing held", context.team_id
-            )
-            return
-        await _forget(runtime, context, "tokens_revoked")
+        async with runtime.tracked():
+            if await first_delivery(context):
+                await _revoked(runtime, context, event)
+
+
+async def _revoked(runtime: Runtime, context: AsyncBoltContext, event: dict[str, Any]) -> None:
+    tokens = event.get("tokens")
+    bots = tokens.get("bot") if isinstance(tokens, dict) else None
+    if not bots:  # user tokens only: the bot asks for none, so it holds none
+        logger.info("tokens_revoked without bot tokens (team=%s): nothing held", context.team_id)
+        return
+    await _forget(runtime, context, "tokens_revoked")
 
 
 async def _forget(runtime: Runtime, context: AsyncBoltContext, reason: str) -> None:
     org_wide = bool(context.is_enterprise_install)
     where = f"team={context.team_id} enterprise={context.enterprise_id}"
-    async with runtime.tracked():
-        for attempt in range(ATTEMPTS):
-            try:
-                teams = await installs.uninstalled(
-                    runtime.db,
-                    team_id=context.team_id,
-                    enterprise_id=context.enterprise_id,
-                    org_wide=org_wide,
-                    reason=reason,
-                )
-                break
-            except DatabaseUnavailable as exc:
-                if attempt == ATTEMPTS - 1:
-                    logger.error(
-                        "%s (%s) NOT processed, secrets still stored: %s", reason, where, exc
-                    )
-                    return
-                logger.warning("%s (%s) waits for the database: %s", reason, where, exc)
-                await asyncio.sleep(runtime.settings.retry_backoff_seconds * 2**attempt)
+    for attempt in range(ATTEMPTS):
+        try:
+            teams = await installs.uninstalled(
+                runtime.db,
+                team_id=context.team_id,
+                enterprise_id=context.enterprise_id,
+                org_wide=org_wide,
+                reason=reason,
+            )
+            break
+        except DatabaseUnavailable as exc:
+            if attempt == ATTEMPTS - 1:
+                logger.error("%s (%s) NOT processed, secrets still stored: %s", reason, where, exc)
+                return
+            logger.warning("%s (%s) waits for the database: %s", reason, where, exc)
+            await asyncio.sleep(runtime.settings.retry_backoff_seconds * 2**attempt)
     logger.info(
         "%s (%s): Slack and Ace Data Cloud tokens deleted, schedules paused for %d workspace(s)",
         reason,

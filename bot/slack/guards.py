@@ -1,8 +1,10 @@
 """Checks on every Slack request after its signature is verified, before any listener runs:
-its shape, that it is not a replay, and that it comes from the workspace the bot serves."""
+its shape, that it comes from the workspace the bot serves, and (finished by the listener after
+its ack, `first_delivery`) that it is not a replay."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -19,9 +21,10 @@ logger = logging.getLogger(__name__)
 
 # Keys under which the guards leave what they learned in Bolt's context for the listeners.
 ENVELOPE = "quota_bot_envelope"
+REPLAY_CHECK = "quota_bot_replay_check"  # the task recording this request's signature
 REPLAY_UNCHECKED = "quota_bot_replay_unchecked"
 RECEIVED_AT = "quota_bot_received_at"  # the event loop's clock when the request arrived
-# The replay check runs before the ack, which Slack wants within 3 s.
+# How long the replay check may take (a dialog's waits before its ack, which Slack wants in 3 s).
 REPLAY_CHECK_BUDGET = 1.0
 
 
@@ -42,22 +45,20 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         return await next()
 
     @app.middleware
-    async def refuse_replays(
+    async def check_for_replays(
         req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
         signature = _header(req, "x-slack-signature")
         if signature is None:  # Socket Mode: Slack's own connection, nothing to replay
             return await next()
+        # Started now, awaited by the listener after its ack (`first_delivery`): the ack never
+        # waits on the database. A dialog's answer is its ack, so a submission waits here.
         budget = min(REPLAY_CHECK_BUDGET, runtime.settings.database_timeout)
-        try:
-            fresh = await first_time_seen(runtime.db, signature, timeout=budget)
-        except DatabaseUnavailable as exc:
-            # Fail closed for changes only: listeners refuse anything that changes state.
-            logger.warning("Replay check unavailable (team=%s): %s", req.context.team_id, exc)
-            req.context[REPLAY_UNCHECKED] = True
-            return await next()
-        if not fresh:
-            logger.warning("Refused a replayed Slack request (team=%s)", req.context.team_id)
+        check = asyncio.ensure_future(first_time_seen(runtime.db, signature, timeout=budget))
+        check.add_done_callback(_retrieve)  # a failure nobody awaited is not "never retrieved"
+        req.context[REPLAY_CHECK] = check
+        submission = isinstance(req.context.get(ENVELOPE), envelope.ViewSubmission)
+        if submission and not await first_delivery(req.context):
             return BoltResponse(status=401, body="This request was already received.")
         return await next()
 
@@ -84,6 +85,29 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 )
             return BoltResponse(status=200, body="")
         return await next()
+
+
+async def first_delivery(context: AsyncBoltContext) -> bool:
+    """Whether this request is seen for the first time: False for a replay (logged; do nothing
+    for it). When the database cannot tell, True, with REPLAY_UNCHECKED set so that anything
+    that changes state refuses."""
+    check: asyncio.Future[bool] | None = context.get(REPLAY_CHECK)
+    if check is None:
+        return True
+    try:
+        fresh = await check
+    except DatabaseUnavailable as exc:
+        logger.warning("Replay check unavailable (team=%s): %s", context.team_id, exc)
+        context[REPLAY_UNCHECKED] = True
+        return True
+    if not fresh:
+        logger.warning("Refused a replayed Slack request (team=%s)", context.team_id)
+    return fresh
+
+
+def _retrieve(task: asyncio.Future[bool]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _header(req: AsyncBoltRequest, name: str) -> str | None:

@@ -20,7 +20,7 @@ from . import blocks
 from .api_errors import slack_error
 from .authz import AdminCheckFailed, is_admin
 from .envelope import ButtonPress
-from .guards import ENVELOPE
+from .guards import ENVELOPE, first_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +30,10 @@ _SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.event("app_home_opened")
     async def home_opened(
-        body: dict[str, Any], event: dict[str, Any], client: AsyncWebClient
+        body: dict[str, Any],
+        event: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         # Events are acknowledged by Bolt before this runs.
         if event.get("tab") != "home":
@@ -43,7 +46,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             )
             return
         async with runtime.tracked():
-            await publish_home(runtime, client, team_id=team_id, user_id=user_id)
+            if await first_delivery(context):
+                await publish_home(runtime, client, team_id=team_id, user_id=user_id)
 
     @app.action(blocks.HOME_TOKEN_ACTION)
     async def set_token_pressed(
@@ -52,6 +56,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await ack()
         press: ButtonPress = context[ENVELOPE]
         async with runtime.tracked():
+            if not await first_delivery(context):
+                return
             await open_token_modal(
                 runtime,
                 client,

@@ -19,7 +19,7 @@ from ...services.errors import AliasNotFound
 from .. import blocks
 from ..context import common_failure_text
 from ..envelope import SlashCommand
-from ..guards import ENVELOPE, REPLAY_UNCHECKED
+from ..guards import ENVELOPE, REPLAY_UNCHECKED, first_delivery
 from ..parsing import (
     AlertOff,
     ChangeAdmin,
@@ -74,16 +74,24 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         try:
             request = parse(command.text)
         except UsageError as exc:
+            if not await first_delivery(context):  # the answer is in the ack: check first
+                await ack()
+                return
             logger.info(
                 "Usage error team=%s user=%s: %s", command.team_id, command.user_id, exc.problem
             )
             await ack(response_type="ephemeral", text=blocks.usage_error(exc.problem, exc.usage))
             return
         if isinstance(request, ShowHelp):
+            if not await first_delivery(context):
+                await ack()
+                return
             await ack(response_type="ephemeral", text="Quota Bot help", blocks=blocks.help_blocks())
             return
         await ack()
         async with runtime.tracked():
+            if not await first_delivery(context):
+                return
             await run_request(
                 CommandContext(
                     runtime=runtime,
