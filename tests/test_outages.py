@@ -290,3 +290,24 @@ async def test_sqlite_write_lock_refuses_changes_but_reads_work(
     messages = [record.getMessage() for record in caplog.records]
     assert any(m.startswith("Replay check unavailable") for m in messages), messages
     assert_no_traceback(caplog)
+
+
+async def test_the_ack_does_not_wait_for_the_replay_check(
+    own_sqlite: Path, slack: SlackServer, acedata: respx.MockRouter, encryption_key: str
+) -> None:
+    """The signature is recorded after the ack: a write lock held longer than Slack's patience
+    for an ack delays only the card."""
+    settings = sqlite_settings(own_sqlite, slack, encryption_key).model_copy(
+        update={"database_timeout": 2.0}
+    )
+    async with serve(settings, slack) as bot:
+        await set_platform_token(bot, acedata)
+        mock_quota(acedata)
+        await bot.quota(f"link prod {APP_ID}", user=ADMIN)
+        fields = bot.command_fields("prod", user=MEMBER)
+
+        with write_lock(own_sqlite):
+            assert await signed_post(bot, fields, within=0.5) == (200, "")
+        card = await slack.wait_for_response(fields["response_url"].rsplit("/", 1)[1])
+
+    assert card["response_type"] == "in_channel"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from .common import ONE_ALIAS, SPREAD, alias_map, spread_alias
 from .harness import FLOOR_LABELS, LABELS, Bench, MemoryRow
 from .report import fmt, ratio, table
@@ -50,12 +52,16 @@ def _variant(bench: Bench, variant: str, texts: list[str], levels: list[int]) ->
         link_aliases(bot.url, bench.standins.slack_url, [(a, aliases[a]) for a in texts])
     floors = [bench.floor("same-job"), bench.floor("bare")]
     rows: list[tuple[int, str, dict[str, Any]]] = []
+    troubles: list[str] = []
     requests = dict.fromkeys((bot.name for bot in bots), len(texts))
     bench.normal_latency()
     for concurrency in levels:
         for bot in bots:
-            if not bench.options.keep_history:
-                execute(bot.database_url, "DELETE FROM observations")
+            if not bench.options.keep_history and not _empty_history(bot):
+                troubles.append(
+                    f"- conc. {concurrency}, {LABELS[bot.database]}: could not empty "
+                    "the history first (its database stayed locked for 10 s)"
+                )
             result = bench.level(bot.url, bot.child.pid, texts, concurrency)
             result["history"] = count_rows(bot.database_url, "observations")
             requests[bot.name] += result["sent"] + result["warmup"]
@@ -80,6 +86,7 @@ def _variant(bench: Bench, variant: str, texts: list[str], levels: list[int]) ->
                 table(HEADERS, [_row(c, label, r) for c, label, r in rows]),
                 _ratios(rows),
                 *_remarks(rows),
+                *troubles,
                 *notes,
             ]
         ),
@@ -175,6 +182,16 @@ def _remarks(rows: list[tuple[int, str, dict[str, Any]]]) -> list[str]:
         if r["standins_cpu_pct"] > 50:
             remarks.append(f"- {where}: stand-ins used {fmt(r['standins_cpu_pct'])} % of a core")
     return ["Remarks:\n\n" + "\n".join(remarks)] if remarks else []
+
+
+def _empty_history(bot: Bot) -> bool:
+    """Empty the bot's quota history between levels (it is idle then); False if the database
+    refused for 10 s (a lock the bot holds, which the report must show)."""
+    try:
+        execute(bot.database_url, "DELETE FROM observations")
+    except OperationalError:
+        return False
+    return True
 
 
 def _log_note(bot: Bot, requests: int) -> str:

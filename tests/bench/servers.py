@@ -268,7 +268,8 @@ def count_rows(database_url: str, table: str) -> int:
 
 
 def execute(database_url: str, statement: str) -> None:
-    engine = create_engine(_sync_url(database_url))
+    sqlite = database_url.startswith("sqlite")
+    engine = create_engine(_sync_url(database_url), connect_args={"timeout": 10} if sqlite else {})
     try:
         with engine.begin() as connection:
             connection.execute(text(statement))
