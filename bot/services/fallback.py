@@ -133,7 +133,9 @@ async def _change(
     client: AceDataClient, token: str, request: FallbackRequest, *, deadline: float
 ) -> FallbackResult:
     try:
-        current = await read_quota(client, token, request.application_id, deadline=deadline)
+        current = await read_quota(
+            client, token, request.application_id, deadline=deadline, shared=False
+        )
     except AceDataError as exc:
         return FallbackResult("failed", None, None, None, exc)
     before = current.application.allow_consume_global

@@ -43,12 +43,20 @@ class QuotaSnapshot:
 
 
 async def read_quota(
-    client: AceDataClient, token: str, application_id: str, *, deadline: float
+    client: AceDataClient,
+    token: str,
+    application_id: str,
+    *,
+    deadline: float,
+    shared: bool = True,
 ) -> QuotaSnapshot:
-    """The application (errors propagate) and, alongside, the global balance (best effort)."""
+    """The application (errors propagate) and, alongside, the global balance (best effort).
+    `shared`: the application read may join an identical one in flight (not before a change)."""
     global_balance = asyncio.create_task(global_balance_or_none(client, token, deadline=deadline))
     try:
-        application = await client.get_application(token, application_id, deadline=deadline)
+        application = await client.get_application(
+            token, application_id, deadline=deadline, shared=shared
+        )
     except BaseException:
         global_balance.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -42,7 +42,7 @@ class Round:
                 raise self.rate_limited[token]
             try:
                 application = await self.client.get_application(
-                    token, application_id, deadline=READ_DEADLINE
+                    token, application_id, deadline=READ_DEADLINE, shared=True
                 )
             except RateLimited as exc:
                 self.rate_limited[token] = exc
