@@ -186,7 +186,10 @@ def serve(settings: Settings) -> None:
     make_sqlite_directory(settings)
     Keyring.from_settings(settings)  # a bad key, or its file, stops start-up here in one line
     prepare_database(settings)
-    config = uvicorn.Config(create_web_app(settings), proxy_headers=True, log_config=None)
+    # No access log: it would write the OAuth redirect's code and state into the logs.
+    config = uvicorn.Config(
+        create_web_app(settings), proxy_headers=True, log_config=None, access_log=False
+    )
     logger.info("Serving Slack requests on http://%s:%d/slack/events", settings.host, settings.port)
     uvicorn.Server(config).run(sockets=[listener])
 

@@ -80,8 +80,12 @@ class Runtime:
 
     @property
     def fallback_token(self) -> str | None:
+        """ACEDATA_PLATFORM_TOKEN, for workspaces that set none; never in OAuth mode, where any
+        workspace can install the app and must not read the operator's account."""
         token = self.settings.acedata_platform_token
-        return token.get_secret_value() if token else None
+        if token is None or self.settings.oauth_enabled:
+            return None
+        return token.get_secret_value()
 
     @property
     def bot_token(self) -> str | None:
@@ -105,7 +109,13 @@ class Runtime:
         )
 
     async def warn_about_unreadable_secrets(self) -> None:
-        """One start-up warning when stored secrets cannot be decrypted with the current keys."""
+        """One start-up warning when stored secrets cannot be decrypted with the current keys
+        (and one when ACEDATA_PLATFORM_TOKEN is set where it is not used)."""
+        if self.settings.oauth_enabled and self.settings.acedata_platform_token is not None:
+            logger.warning(
+                "ACEDATA_PLATFORM_TOKEN is ignored in OAuth mode: any workspace can install the "
+                "app, so each sets its own token with /quota token."
+            )
         try:
             unreadable = await count_unreadable_tokens(self.db)
         except DatabaseUnavailable as exc:

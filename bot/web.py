@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import urlencode
 
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
@@ -32,6 +34,8 @@ from .worker import run_scheduler
 logger = logging.getLogger(__name__)
 
 PURGE_INTERVAL = 60.0
+_OAUTH_PARAMETERS = frozenset({"code", "state", "error", "team"})
+_TEAM_ID = re.compile(r"T[A-Z0-9]{1,31}")
 SHUTDOWN_GRACE = 10.0
 
 
@@ -84,9 +88,17 @@ def create_web_app(settings: Settings) -> Starlette:
                 "workspace; set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to enable it).",
                 status_code=404,
             )
+        # Only what the flow reads: Bolt copies an install link's `team` into Slack's URL.
+        query = {
+            name: value
+            for name, value in request.query_params.items()
+            if name in _OAUTH_PARAMETERS and len(value) <= 512
+        }
+        if not _TEAM_ID.fullmatch(query.get("team", "T0")):
+            del query["team"]
         bolt_request = AsyncBoltRequest(
             body="",
-            query=request.url.query,
+            query=urlencode(query),
             headers=dict(request.headers),  # type: ignore[arg-type]
         )
         try:

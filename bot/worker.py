@@ -157,7 +157,7 @@ async def deliver_slot(
         logger.info("Digest %s sent", where)
         return
     logger.warning("Digest %s: Slack said %s", where, error)
-    if error in digests.CHANNEL_GONE and client is not None:
+    if digests.pause_reason(error) == error and client is not None:  # the channel is gone
         await _tell_who_set_it(client, setup, error)
 
 
@@ -276,8 +276,10 @@ async def check_watch(
         except SlackApiError as exc:
             error = slack_error(exc)
             logger.warning("Alert %s not posted: Slack said %s", where, error)
-            if error in digests.CHANNEL_GONE:
-                await alerts.save_state(runtime.db, watch, watch.state, paused_reason=error)
+            reason = digests.pause_reason(error)
+            if reason is not None:
+                await alerts.save_state(runtime.db, watch, watch.state, paused_reason=reason)
+            if reason == error:  # the channel is gone, not the workspace's token
                 await _direct_message(
                     client,
                     watch.created_by,

@@ -195,21 +195,24 @@ class BotClient:
     runtime: Runtime | None = None
     # The workspace the requests come from, and its org when the app is installed org-wide.
     team: str = TEAM_ID
-    org_wide_install_of: str | None = None
+    enterprise: str | None = None
+    org_wide: bool = False
 
-    def as_team(self, team: str, *, org_wide_install_of: str | None = None) -> BotClient:
-        """The same client, sending requests from workspace `team` (of an Enterprise Grid org
-        that installed the app org-wide)."""
+    def as_team(
+        self, team: str, *, org_wide_install_of: str | None = None, enterprise: str | None = None
+    ) -> BotClient:
+        """The same client, sending requests from workspace `team`, of Enterprise Grid org
+        `enterprise` (or of the org that installed the app org-wide)."""
         other = copy.copy(self)
         other.team = team
-        other.org_wide_install_of = org_wide_install_of
+        other.enterprise = org_wide_install_of or enterprise
+        other.org_wide = org_wide_install_of is not None
         return other
 
     def _org(self) -> dict[str, Any]:
-        """The fields an interaction payload carries about the org install."""
-        if self.org_wide_install_of is None:
-            return {"is_enterprise_install": False}
-        return {"is_enterprise_install": True, "enterprise": {"id": self.org_wide_install_of}}
+        """The fields an interaction payload carries about the org and its install."""
+        org = {"enterprise": {"id": self.enterprise}} if self.enterprise else {}
+        return {"is_enterprise_install": self.org_wide, **org}
 
     async def close(self) -> None:
         await self._http.close()
@@ -256,8 +259,8 @@ class BotClient:
             "command": "/quota",
             "text": text,
             "api_app_id": "A0001",
-            "is_enterprise_install": "false" if self.org_wide_install_of is None else "true",
-            **({"enterprise_id": self.org_wide_install_of} if self.org_wide_install_of else {}),
+            "is_enterprise_install": "true" if self.org_wide else "false",
+            **({"enterprise_id": self.enterprise} if self.enterprise else {}),
             "response_url": self.slack.response_url(key),
             "trigger_id": f"trigger.{key}",
         }

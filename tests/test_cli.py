@@ -227,9 +227,12 @@ def test_serve_on_sqlite_needs_nothing_but_the_slack_secrets(tmp_path: Path) -> 
             except httpx.TransportError:
                 time.sleep(0.2)
         assert status == 200
+        # A URL that may carry a secret (an OAuth code) is not written to the log.
+        httpx.get(f"http://127.0.0.1:{port}/slack/oauth_redirect?code=c0de-SECRET", timeout=5)
     finally:
         process.terminate()
         output, _ = process.communicate(timeout=20)
+    assert "c0de-SECRET" not in output
     assert (tmp_path / "quota-bot.db").exists()
     key_file = tmp_path / "quota-bot.db.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600

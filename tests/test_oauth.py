@@ -538,11 +538,24 @@ async def test_an_org_wide_install_serves_each_workspace_of_the_org_on_its_own(
     (digest,) = slack.calls_to("chat.postMessage")[posted:]
     assert bearer(digest) == org.bot_token
 
+    # A workspace of the same org with an installation of its own is not the org's to remove.
+    own = Workspace("TOWN3", "Own", "xoxb-own-bot-token-33cc", INSTALLER_B, "EORG1")
+    await install(bot, slack, own, "code-own")
+    own_client = bot.as_team("TOWN3", enterprise="EORG1")
+    await set_platform_token(own_client, acedata, TOKEN_B, user=INSTALLER_B)
+
     await send_event(one, "TONE1", {"type": "app_uninstalled"}, org_wide_install_of="EORG1")
-    await eventually(lambda: not rows(db, "SELECT * FROM slack_bots"))
-    tokens = rows(db, "SELECT team_id, acedata_token FROM workspaces ORDER BY team_id")
-    assert tokens == [("TONE1", None), ("TTWO2", None)]
+    await eventually(lambda: not rows(db, "SELECT * FROM slack_bots WHERE team_id IS NULL"))
+    tokens = rows(db, "SELECT team_id, acedata_token IS NULL FROM workspaces ORDER BY team_id")
+    assert tokens == [("TONE1", True), ("TOWN3", False), ("TTWO2", True)]
+    assert rows(db, "SELECT team_id FROM slack_bots") == [("TOWN3",)]
     assert rows(db, "SELECT paused_reason FROM digest_schedules") == [("uninstalled",)]
+
+    # Installed org-wide again: the org's workspaces pick up where they were.
+    await install(bot, slack, org, "code-org-2")
+    assert rows(db, "SELECT paused_reason FROM digest_schedules") == [(None,)]
+    installed = rows(db, "SELECT team_id FROM audit_events WHERE action = 'installed'")
+    assert sorted(installed) == [("TONE1",), ("TOWN3",), ("TTWO2",)]
 
 
 async def test_a_forged_error_in_the_redirect_is_neither_echoed_nor_logged(
@@ -573,3 +586,81 @@ async def test_install_links_opened_and_never_used_are_forgotten(
 
     assert (soon, expired) == (0, 3)
     assert rows(db, "SELECT * FROM slack_oauth_states") == []
+
+
+@pytest.mark.usefixtures("users")
+@pytest.mark.parametrize(
+    "settings_overrides",
+    [
+        {
+            "slack_bot_token": None,
+            "slack_client_id": CLIENT_ID,
+            "slack_client_secret": CLIENT_SECRET,
+            "acedata_platform_token": TOKEN_B,
+        }
+    ],
+)
+async def test_the_operators_acedata_token_is_never_lent_to_an_installed_workspace(
+    bot: BotClient, slack: SlackServer, acedata: respx.MockRouter
+) -> None:
+    stranger = workspace_a()
+    await install(bot, slack, stranger, "code-a")
+
+    reply = await bot.as_team(stranger.team_id).quota(f"link prod {APP_ID}", user=INSTALLER_A)
+
+    assert reply is not None and reply.text == blocks.NO_TOKEN
+    assert not acedata.calls  # nothing was read with the operator's token
+
+
+@pytest.mark.usefixtures("users")
+@pytest.mark.parametrize("failure", ["refused", "unreachable"])
+async def test_a_token_that_cannot_be_refreshed_gets_a_clear_answer(
+    bot: BotClient, slack: SlackServer, failure: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = workspace_a(refresh_token="xoxe-1-refresh-acme-77aa", expires_in=60)
+    await install(bot, slack, a, "code-a")
+    if failure == "refused":
+        slack.failures["oauth.v2.access"] = "invalid_refresh_token"
+    else:
+        slack.drops.add("oauth.v2.access")
+
+    fields = bot.as_team(a.team_id).command_fields("help", user=INSTALLER_A)
+    status, body = await bot.post_form(fields)
+    told = await slack.wait_for_response(fields["response_url"].rsplit("/", 1)[1])
+
+    assert (status, body) == (200, "")
+    assert told["text"] == blocks.NOT_INSTALLED
+    assert not [r for r in caplog.records if r.exc_info and not r.name.startswith("aiohttp")]
+    assert a.bot_token not in caplog.text and "xoxe-1-refresh" not in caplog.text
+
+
+async def test_a_refused_code_is_one_fixed_log_line_whatever_it_holds(
+    bot: BotClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    code = "abc PART2\n2026-01-01 00:00:00,000 CRITICAL bot: forged line"
+    async with Browser(bot.base_url) as browser:
+        page = await browser.get("/slack/install")
+        cookie = page.headers["set-cookie"].split(";")[0]
+        state = cookie.split("=", 1)[1]
+        answer = await browser.get(
+            "/slack/oauth_redirect",
+            params={"code": code, "state": state},
+            headers={"cookie": cookie},
+        )
+
+    assert answer.status_code == 401 and "did not accept the authorization code" in answer.text
+    assert "PART2" not in caplog.text and "forged line" not in caplog.text
+    assert "abc" not in answer.text
+    refused = [r.getMessage() for r in caplog.records if "oauth.v2.access" in r.getMessage()]
+    assert refused == ["Slack's oauth.v2.access refused the authorization code"]
+
+
+async def test_the_install_link_passes_on_only_a_team_id(bot: BotClient) -> None:
+    smuggled = "T1&user_scope=channels:history&redirect_uri=https://evil.example"
+    async with Browser(bot.base_url) as browser:
+        page = await browser.get("/slack/install", params={"team": smuggled})
+        plain = await browser.get("/slack/install", params={"team": "T0123ABC"})
+
+    assert page.status_code == 200
+    assert "evil.example" not in page.text and "channels:history" not in page.text
+    assert "team=T0123ABC" in plain.text

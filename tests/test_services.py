@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from cryptography.fernet import Fernet
@@ -11,11 +14,13 @@ from sqlalchemy import Engine, text
 
 from bot.config import Settings
 from bot.runtime import Runtime
+from bot.services import alerts, digests, installs
+from bot.services.alerting import Level
 from bot.services.errors import TokenUnreadable
 from bot.services.locks import application_lock
 from bot.services.workspaces import platform_token, save_token
 
-from .client import APP_ID
+from .client import ADMIN, APP_ID, BotClient
 from .slack_server import TEAM_ID
 
 
@@ -68,3 +73,30 @@ async def test_two_runtimes_in_one_process_keep_their_own_keys(settings: Setting
     finally:
         await first.close()
         await second.close()
+
+
+async def test_work_finishing_after_an_uninstall_never_lifts_its_pause(
+    linked: BotClient, db: Engine
+) -> None:
+    """An alert check or a digest claimed before the uninstall ends after it: the pause stays,
+    and a dead token's error reads as the uninstall (so a re-install resumes it)."""
+    runtime = linked.runtime
+    assert runtime is not None
+    await linked.quota("alert prod below 10", user=ADMIN)
+    later = datetime.now(UTC) + timedelta(hours=1)
+    (watch,) = await alerts.claim_due(runtime.db, now=later, every=timedelta(minutes=5))
+
+    await installs.uninstalled(
+        runtime.db, team_id=TEAM_ID, enterprise_id=None, org_wide=False, reason="app_uninstalled"
+    )
+    told = replace(watch.state, said=Level.LOW, last_remaining=Decimal("5"))
+    await alerts.save_state(runtime.db, watch, told)
+    await alerts.save_state(runtime.db, watch, told, paused_reason="channel_not_found")
+
+    with db.connect() as connection:
+        paused = connection.execute(text("SELECT paused_reason FROM quota_alerts")).all()
+    assert paused == [("uninstalled",)]
+    assert digests.pause_reason("token_revoked") == "uninstalled"
+    assert digests.pause_reason("invalid_auth") == "uninstalled"
+    assert digests.pause_reason("channel_not_found") == "channel_not_found"
+    assert digests.pause_reason("ratelimited") is None

@@ -11,7 +11,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import (
     SQLAlchemyInstallationStore,
 )
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from sqlalchemy import Column, MetaData, Table
+from sqlalchemy import Column, Index, MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .crypto import EncryptedString
@@ -51,6 +51,14 @@ class EncryptedInstallationStore(AsyncSQLAlchemyInstallationStore):
 
 
 class OAuthStateStore(AsyncSQLAlchemyOAuthStateStore):
+    """Install links' states; indexed, since each callback looks one up among all unexpired."""
+
+    @classmethod
+    def build_oauth_states_table(cls, metadata: MetaData, table_name: str) -> Table:
+        table = AsyncSQLAlchemyOAuthStateStore.build_oauth_states_table(metadata, table_name)
+        Index(f"ix_{table_name}_state", table.c.state)
+        return table
+
     async def create_tables(self) -> None:
         raise NotImplementedError("The schema comes from Alembic migrations: quota-bot migrate")
 

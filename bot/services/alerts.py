@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, false, select, update
+from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..acedata import AceDataError
@@ -184,9 +184,16 @@ async def save_state(
     db: Database, watch: Watch, state: AlertState, *, paused_reason: str | None = None
 ) -> None:
     """What the channel was told, after a check. Only what the check changed is written, and
-    only if the alert was not set anew meanwhile: a Snooze pressed during the check stands."""
+    only if the alert was not set anew meanwhile: a Snooze pressed during the check stands.
+    `paused_reason` pauses it; a pause made meanwhile (an uninstall) is never lifted here."""
     before, after = _state_values(watch.state), _state_values(state)
-    changed = {name: value for name, value in after.items() if value != before[name]}
+    changed: dict[str, object] = {
+        name: value for name, value in after.items() if value != before[name]
+    }
+    if paused_reason is not None:
+        changed["paused_reason"] = func.coalesce(QuotaAlert.paused_reason, paused_reason)
+    if not changed:
+        return
     statement = (
         update(QuotaAlert)
         .where(
@@ -195,7 +202,7 @@ async def save_state(
             QuotaAlert.threshold == str(watch.threshold.value),
             QuotaAlert.created_by == watch.created_by,
         )
-        .values(paused_reason=paused_reason, **changed)
+        .values(**changed)
     )
 
     async def write(session: AsyncSession) -> None:

@@ -33,9 +33,20 @@ LEASE = timedelta(minutes=5)
 LATE_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 2
 # Slack errors after which a schedule is paused rather than tried again next time.
+# Slack errors after which posting again is pointless: the schedule (or alert) is paused.
 CHANNEL_GONE = frozenset(
     {"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "token_revoked"}
 )
+# Paused because the workspace uninstalled the app (or its token died): a re-install resumes it.
+UNINSTALLED = "uninstalled"
+_TOKEN_GONE = frozenset({"account_inactive", "token_revoked", "invalid_auth"})
+
+
+def pause_reason(slack_error: str | None) -> str | None:
+    """Why a schedule or alert is paused after `slack_error`, or None to keep it running."""
+    if slack_error in _TOKEN_GONE:
+        return UNINSTALLED
+    return slack_error if slack_error in CHANNEL_GONE else None
 
 
 @dataclass(frozen=True)
@@ -308,14 +319,16 @@ async def finish(
                 finished_at=now,
             )
         )
-        if slack_error in CHANNEL_GONE:
+        reason = pause_reason(slack_error)
+        if reason is not None:
             await session.execute(
                 update(DigestSchedule)
                 .where(
                     DigestSchedule.team_id == slot.setup.team_id,
                     DigestSchedule.channel_id == slot.setup.channel_id,
+                    DigestSchedule.paused_reason.is_(None),  # an uninstall's pause stands
                 )
-                .values(paused_reason=slack_error)
+                .values(paused_reason=reason)
             )
 
     await db.run(write)

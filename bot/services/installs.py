@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Select, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
@@ -33,15 +33,21 @@ from ..db.models import (
     Workspace,
 )
 from . import audit
-from .digests import schedule_of
+from .digests import UNINSTALLED, schedule_of
 
-# Why a paused schedule or alert is paused when its workspace uninstalled the app.
-UNINSTALLED = "uninstalled"
 _SLACK_TABLES = store_metadata().tables
 _INSTALLATION_TABLES: tuple[Table, ...] = (
     _SLACK_TABLES[INSTALLATIONS_TABLE],
     _SLACK_TABLES[BOTS_TABLE],
 )
+
+
+def _served_by_org(enterprise_id: str | None) -> Select[tuple[str]]:
+    """The workspaces of an org that an org-wide install serves: those of the org without an
+    installation of their own."""
+    bots = _SLACK_TABLES[BOTS_TABLE]
+    own = select(bots.c.team_id).where(bots.c.team_id == Workspace.team_id)
+    return select(Workspace.team_id).where(Workspace.enterprise_id == enterprise_id, ~own.exists())
 
 
 @dataclass(frozen=True)
@@ -69,20 +75,7 @@ async def installed(
         )
         if not admins:
             session.add(BotAdmin(team_id=team_id, user_id=installer, added_by=installer))
-        resumed = 0
-        paused = DigestSchedule.paused_reason == UNINSTALLED
-        for row in await session.scalars(
-            select(DigestSchedule).where(DigestSchedule.team_id == team_id, paused)
-        ):
-            row.paused_reason = None
-            row.next_run_at = schedule_of(row).next_run(now)  # no late digest for the gap
-            resumed += 1
-        alerts = await session.execute(
-            update(QuotaAlert)
-            .where(QuotaAlert.team_id == team_id, QuotaAlert.paused_reason == UNINSTALLED)
-            .values(paused_reason=None, next_check_at=now)
-        )
-        resumed += alerts.rowcount  # type: ignore[attr-defined]
+        resumed = await _resume(session, team_id, now)
         await audit.record(
             session,
             team_id=team_id,
@@ -94,6 +87,49 @@ async def installed(
         return Installed(first_admin=not admins, resumed=resumed)
 
     return await db.run(save, changes=True)
+
+
+async def installed_org_wide(
+    db: Database, *, enterprise_id: str, installer: str, now: datetime
+) -> int:
+    """An org installed the app org-wide: resume what its uninstall paused in each workspace it
+    serves (audited there). How many schedules and alerts were resumed."""
+
+    async def resume(session: AsyncSession) -> int:
+        teams = list(await session.scalars(_served_by_org(enterprise_id)))
+        resumed = 0
+        for team in teams:
+            resumed += await _resume(session, team, now)
+            await audit.record(
+                session,
+                team_id=team,
+                user_id=installer,
+                action="installed",
+                outcome="changed",
+                detail=f"org-wide ({enterprise_id})",
+            )
+        return resumed
+
+    return await db.run(resume, changes=True)
+
+
+async def _resume(session: AsyncSession, team_id: str, now: datetime) -> int:
+    """Resume the workspace's digests (at their next slot: no late one for the gap) and alerts
+    that an uninstall paused; how many."""
+    resumed = 0
+    paused = DigestSchedule.paused_reason == UNINSTALLED
+    for row in await session.scalars(
+        select(DigestSchedule).where(DigestSchedule.team_id == team_id, paused)
+    ):
+        row.paused_reason = None
+        row.next_run_at = schedule_of(row).next_run(now)
+        resumed += 1
+    alerts = await session.execute(
+        update(QuotaAlert)
+        .where(QuotaAlert.team_id == team_id, QuotaAlert.paused_reason == UNINSTALLED)
+        .values(paused_reason=None, next_check_at=now)
+    )
+    return resumed + int(alerts.rowcount)  # type: ignore[attr-defined]
 
 
 async def uninstalled(
@@ -110,11 +146,7 @@ async def uninstalled(
 
     async def forget(session: AsyncSession) -> list[str]:
         if org_wide:
-            teams = list(
-                await session.scalars(
-                    select(Workspace.team_id).where(Workspace.enterprise_id == enterprise_id)
-                )
-            )
+            teams = list(await session.scalars(_served_by_org(enterprise_id)))
             for table in _INSTALLATION_TABLES:
                 await session.execute(
                     delete(table).where(

@@ -18,8 +18,8 @@ from .guards import first_delivery
 logger = logging.getLogger(__name__)
 
 # Bolt acknowledges events before the listener runs, so Slack will not send this one again:
-# a database outage is waited out here instead.
-ATTEMPTS = 4
+# a database outage is waited out here instead (about a minute with the default backoff).
+ATTEMPTS = 8
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:

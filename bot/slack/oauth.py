@@ -55,14 +55,12 @@ _FAILURES = {
 
 
 class _NoAuthorizationCode(logging.Filter):
-    """Bolt logs a failed code exchange with the code in it; keep the line, drop the code."""
-
-    _code = re.compile(r"with code: \S+")
+    """Bolt logs a failed code exchange with the code (anyone's input) and Slack's whole
+    answer in it; one fixed line says it instead."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "with code:" in message:
-            record.msg = self._code.sub("with code: [redacted]", message)[:300]
+        if "oauth.v2.access" in str(record.msg):
+            record.msg = "Slack's oauth.v2.access refused the authorization code"
             record.args = None
         return True
 
@@ -112,7 +110,19 @@ async def _installed(runtime: Runtime, args: AsyncSuccessArgs) -> BoltResponse:
         "the rest.</p>"
     )
     if team is None:  # org-wide: each workspace of the org is set up on its own
-        logger.info("Installed org-wide (%s)", where)
+        try:
+            resumed = await installs.installed_org_wide(
+                runtime.db,
+                enterprise_id=str(installation.enterprise_id),
+                installer=installation.user_id,
+                now=utcnow(),
+            )
+        except DatabaseUnavailable as exc:
+            logger.warning("Installed org-wide (%s), paused work not resumed: %s", where, exc)
+        else:
+            logger.info(
+                "Installed org-wide (%s): %d paused digest(s)/alert(s) resumed", where, resumed
+            )
         return _page(200, "Quota Bot is installed in your organization", next_steps, args)
     try:
         outcome = await installs.installed(

@@ -14,10 +14,11 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
+import aiohttp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackTokenRotationError
+from slack_sdk.errors import SlackClientError, SlackTokenRotationError
 from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
@@ -38,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 # Refresh a rotating token this long before it expires (Bolt's own default).
 ROTATE_MINUTES_BEFORE_EXPIRY = 120
+# How long a request waits for its installation before the user is told (Slack wants the ack
+# within 3 s).
+AUTHORIZE_BUDGET = 1.0
 
 
 @dataclass(frozen=True)
@@ -203,6 +207,14 @@ class InstalledTokens:
                     slack_error(exc.api_error),
                 )
                 return None
+            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+                logger.warning(
+                    "Could not refresh the bot token (team=%s enterprise=%s): %s",
+                    bot.team_id,
+                    bot.enterprise_id,
+                    type(exc).__name__,
+                )
+                return None
             if refreshed is None:
                 return bot
             try:
@@ -217,6 +229,11 @@ class InstalledTokens:
             return
         await record_enterprise(self._db, team_id=team_id, enterprise_id=enterprise_id)
         self._enterprises_recorded.add(team_id)
+
+
+def _retrieve(task: asyncio.Future[WorkspaceBot | None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 class TokenAuthorize(AsyncAuthorize):
@@ -235,18 +252,24 @@ class TokenAuthorize(AsyncAuthorize):
         user_id: str | None,
         **_: object,
     ) -> AuthorizeResult | None:
-        try:
-            bot = await self._tokens.for_request(
+        lookup = asyncio.ensure_future(
+            self._tokens.for_request(
                 enterprise_id=enterprise_id,
                 team_id=team_id,
                 is_enterprise_install=bool(context.is_enterprise_install),
             )
-        except DatabaseUnavailable as exc:
+        )
+        try:
+            # Shielded: a token refresh under way finishes (and is saved) even if this request
+            # stops waiting for it.
+            bot = await asyncio.wait_for(asyncio.shield(lookup), AUTHORIZE_BUDGET)
+        except (DatabaseUnavailable, TimeoutError) as exc:
+            lookup.add_done_callback(_retrieve)
             logger.warning(
                 "Could not read the installation (team=%s enterprise=%s): %s",
                 team_id,
                 enterprise_id,
-                exc,
+                exc if isinstance(exc, DatabaseUnavailable) else "no answer in time",
             )
             return None
         if bot is None:

@@ -68,9 +68,11 @@ def upgrade() -> None:
         sa.Column("state", sa.String(200), nullable=False),
         sa.Column("expire_at", sa.DateTime(), nullable=False),
     )
+    op.create_index("ix_slack_oauth_states_state", "slack_oauth_states", ["state"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_slack_oauth_states_state", table_name="slack_oauth_states")
     op.drop_table("slack_oauth_states")
     op.drop_index("slack_bots_idx", table_name="slack_bots")
     op.drop_table("slack_bots")

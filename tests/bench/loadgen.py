@@ -58,7 +58,7 @@ class Record:
     error: str = ""
 
 
-async def _post(http: aiohttp.ClientSession, url: str, item: Signed) -> Record:
+async def post(http: aiohttp.ClientSession, url: str, item: Signed) -> Record:
     started = now()
     try:
         async with http.post(url, data=item.body, headers=item.headers) as response:
@@ -84,7 +84,7 @@ async def closed_loop(
             item = supply()
             if item is None:
                 return
-            records.append(await _post(http, url, item))
+            records.append(await post(http, url, item))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return records
@@ -257,7 +257,7 @@ async def run(spec: Spec) -> dict[str, Any]:
         started = now()
         if spec.mode == "burst":
             items = [supply.take() for _ in range(spec.concurrency)]
-            records = list(await asyncio.gather(*(_post(http, spec.url, i) for i in items)))
+            records = list(await asyncio.gather(*(post(http, spec.url, i) for i in items)))
         else:
             records = await closed_loop(
                 http, spec.url, supply.take, spec.concurrency, started + spec.duration
