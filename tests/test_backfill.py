@@ -295,8 +295,20 @@ async def test_an_application_with_history_is_not_backfilled(
 ) -> None:
     bot = linked
     route = aggregate_route(acedata).respond(json={"items": []})
+    with db.begin() as connection:  # a reading from earlier today
+        connection.execute(
+            ObservationRow.__table__.insert(),
+            {
+                "team_id": TEAM_ID,
+                "application_id": APP_ID,
+                "remaining": "500",
+                "used": "15",
+                "allow_consume_global": False,
+                "observed_at": datetime.now(UTC) - timedelta(hours=2),
+            },
+        )
     await bot.quota("prod", user=MEMBER)
-    await bot.quota("prod", user=MEMBER)
+    await bot.quota("prod", user=MEMBER)  # a minute has not passed: not stored again
     await bot.settle()
     before = stored(db)
     assert len(before) == 2

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, text
 
+from bot.acedata import Application
 from bot.runtime import Runtime
-from bot.services.history import prune
+from bot.services.history import prune, record_and_read
 
-from .client import APP_ID
+from .client import APP_ID, application
 from .slack_server import TEAM_ID
 
 
@@ -52,3 +53,26 @@ async def test_old_history_is_thinned_then_dropped(runtime: Runtime, db: Engine)
     assert [age for age in kept if age < 14] == [1.0, 1.0, 1.0, 1.0]
     assert len([age for age in kept if 14 <= age < 90]) == 1
     assert not [age for age in kept if age >= 90]
+
+
+async def test_a_burst_of_reads_is_stored_once_a_minute_and_each_sees_itself(
+    runtime: Runtime, db: Engine
+) -> None:
+    start = datetime.now(UTC)
+
+    async def read(seconds: int, remaining: int, allow: bool = False) -> list[str]:
+        app = Application.model_validate(application(remaining=remaining, allow=allow))
+        history = await record_and_read(
+            runtime.db, team_id=TEAM_ID, application=app, at=start + timedelta(seconds=seconds)
+        )
+        return [str(point.remaining) for point in history]
+
+    assert await read(0, 500) == ["500"]
+    assert await read(30, 490) == ["500", "490"]  # seen with this reading, but not stored
+    assert await read(45, 480, allow=True) == ["500", "480"]  # the fallback changed: stored
+    assert await read(70, 470, allow=True) == ["500", "480", "470"]  # not a minute since 45 s
+    assert await read(106, 460, allow=True) == ["500", "480", "460"]
+
+    with db.connect() as connection:
+        kept = connection.execute(text("SELECT remaining FROM observations")).scalars().all()
+    assert sorted(kept) == ["460", "480", "500"]

@@ -6,12 +6,12 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, Row, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
-from ..db.models import Alias, utcnow
+from ..db.models import Alias, Workspace, utcnow
 from . import audit
 from .errors import (
     AliasNotFound,
@@ -20,7 +20,7 @@ from .errors import (
     InvalidApplicationId,
     TargetMoved,
 )
-from .workspaces import ensure_workspace
+from .workspaces import choose_token, ensure_workspace
 
 MAX_ALIAS_LENGTH = 32
 # The first character is a letter or digit so that an alias can never read as an option.
@@ -206,6 +206,39 @@ async def resolve(db: Database, *, team_id: str, channel_id: str, name: str) -> 
     if not candidates:
         raise AliasNotFound(name)
     return min(candidates, key=lambda alias: alias.is_workspace_wide)
+
+
+_TargetRow = tuple[str, str, str | None, str | None, bool]
+
+
+async def resolve_with_token(
+    db: Database, *, team_id: str, channel_id: str, name: str, fallback: str | None
+) -> tuple[LinkedAlias, str]:
+    """`resolve` and the workspace's token (`workspaces.platform_token`) in one query: the
+    path of every `/quota <alias>`."""
+    query = (
+        select(
+            Alias.name,
+            Alias.application_id,
+            Alias.channel_id,
+            Workspace.acedata_token,
+            Workspace.acedata_token.is_not(None),
+        )
+        .join(Workspace, Workspace.team_id == Alias.team_id)
+        .where(_visible_from(team_id, channel_id), Alias.name == name)
+    )
+
+    async def read(
+        session: AsyncSession,
+    ) -> list[Row[tuple[str, str, str | None, str | None, bool]]]:
+        return list((await session.execute(query)).all())
+
+    rows = await db.run(read)
+    if not rows:
+        raise AliasNotFound(name)
+    name_, application_id, channel, token, stored = min(rows, key=lambda row: row[2] is None)
+    alias = LinkedAlias(name_, application_id, channel)
+    return alias, choose_token(token, stored=bool(stored), fallback=fallback)
 
 
 async def visible_aliases(db: Database, *, team_id: str, channel_id: str) -> list[LinkedAlias]:

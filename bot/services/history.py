@@ -20,6 +20,8 @@ from .forecast import MIN_POINTS, RATE_WINDOW, SPARK_DAYS, Observation
 logger = logging.getLogger(__name__)
 
 FULL_DETAIL_DAYS = 14
+# The closest two stored readings of one application may be (forecasts look at hours and days).
+STORE_EVERY = timedelta(minutes=1)
 KEEP_DAYS = 90
 # Enough for the rate window and the sparkline, whichever reaches further back.
 READ_BACK = max(RATE_WINDOW, timedelta(days=SPARK_DAYS + 1))
@@ -28,8 +30,9 @@ READ_BACK = max(RATE_WINDOW, timedelta(days=SPARK_DAYS + 1))
 async def record_and_read(
     db: Database, *, team_id: str, application: Application, at: datetime
 ) -> list[Observation]:
-    """Store this reading of `application` and return its recent history, this reading
-    included, oldest first."""
+    """Return the application's recent history with this reading last, oldest first, and store
+    the reading unless one was stored within `STORE_EVERY` (with the same fallback state): a
+    burst of cards for one application costs one write a minute, not one each."""
     row = ObservationRow(
         team_id=team_id,
         application_id=application.id,
@@ -48,10 +51,19 @@ async def record_and_read(
         .order_by(ObservationRow.observed_at, ObservationRow.id)
     )
 
+    current = _observation(row)
+
     async def write_and_read(session: AsyncSession) -> list[Observation]:
-        session.add(row)
-        await session.flush()
-        return [_observation(found) for found in (await session.scalars(query)).all()]
+        history = [_observation(found) for found in (await session.scalars(query)).all()]
+        earlier = [point for point in history if point.at <= at]
+        last = earlier[-1] if earlier else None
+        if (
+            last is None
+            or at - last.at >= STORE_EVERY
+            or last.allow_consume_global != current.allow_consume_global
+        ):
+            session.add(row)
+        return [*earlier, current]
 
     return await db.run(write_and_read)
 

@@ -39,6 +39,12 @@ async def platform_token(db: Database, team_id: str, fallback: str | None) -> st
         return (row[0], bool(row[1])) if row else (None, False)
 
     token, stored = await db.run(read)
+    return choose_token(token, stored=stored, fallback=fallback)
+
+
+def choose_token(token: str | None, *, stored: bool, fallback: str | None) -> str:
+    """The workspace's own token (as decrypted), else the operator's; TokenUnreadable when one
+    is stored that no key opens, NoTokenConfigured when there is none."""
     if token is not None:
         return token
     if fallback is not None:

@@ -60,6 +60,7 @@ def run(bench: Bench) -> None:
         bench.normal_latency()
     for bot in bots:
         bot.child.stop()
+    bench.stop_floors("after (b)")
     legend = (
         f"{o.burst_size} requests sent at once (one connection each) after a warm-up of 20; "
         f"Ace Data Cloud stand-in latency {o.burst_latency:g} s per call, Slack "

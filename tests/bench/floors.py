@@ -91,10 +91,12 @@ def _app(secret: str, slack_api_url: str) -> AsyncApp:
 def same_job(secret: str, slack_api_url: str, ace_url: str) -> AsyncApp:
     app = _app(secret, slack_api_url)
     aliases = alias_map()
-    # httpx's default pool (100 connections); the bot's own client allows 50.
+    # httpx's default pool (100 connections; the bot's own client allows 50). Its own timeouts
+    # rather than cancelling: a request cancelled inside httpx can leave the pool unusable.
     http = httpx.AsyncClient(
         base_url=ace_url.rstrip("/") + "/api/v1",
         headers={"authorization": f"Bearer {PLATFORM_TOKEN}", "accept": "application/json"},
+        timeout=httpx.Timeout(DEADLINE),
     )
     global_params = {"user_id": "me", "limit": "100", "offset": "0", "scope": "Global"}
 
@@ -107,12 +109,11 @@ def same_job(secret: str, slack_api_url: str, ace_url: str) -> AsyncApp:
             await respond(response_type="ephemeral", text=f"No alias {alias}.")
             return
         try:
-            async with asyncio.timeout(DEADLINE):
-                application, balances = await asyncio.gather(
-                    http.get(f"/applications/{app_id}"),
-                    http.get("/applications/", params=global_params | {"type": "Usage"}),
-                )
-        except (TimeoutError, httpx.HTTPError):
+            application, balances = await asyncio.gather(
+                http.get(f"/applications/{app_id}"),
+                http.get("/applications/", params=global_params | {"type": "Usage"}),
+            )
+        except httpx.HTTPError:
             await respond(
                 response_type="ephemeral",
                 text=f"Ace Data Cloud did not answer in time for {alias}; try again shortly.",

@@ -92,6 +92,14 @@ class Bench:
             self._children.append(self.floors[kind].child)
         return self.floors[kind]
 
+    def stop_floors(self, when: str) -> None:
+        """Stop the floors (a scenario's backlog must not spill into the next), noting their
+        peak RSS."""
+        for kind, floor in self.floors.items():
+            self.memory.append(MemoryRow(FLOOR_LABELS[kind], when, floor.child.peak_rss_mib()))
+            floor.child.stop()
+        self.floors.clear()
+
     def start_bot(self, name: str, target: DatabaseTarget) -> Bot:
         bot = start_bot(name, target, self.standins, self.workdir)
         self._children.append(bot.child)

@@ -9,8 +9,6 @@ from .report import table
 def memory_table(bench: Bench) -> None:
     """The peaks recorded by the scenarios run so far, with the floors' and stand-ins'."""
     rows = [[m.process, m.when, m.peak_mib] for m in bench.memory]
-    for kind, floor in bench.floors.items():
-        rows.append([f"floor: {kind}", "at the end", floor.child.peak_rss_mib()])
     rows.append(["stand-ins", "at the end", bench.standins.child.peak_rss_mib()])
     bench.report.section(
         "(d) Peak RSS (VmHWM)",

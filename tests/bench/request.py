@@ -78,6 +78,7 @@ def _variant(bench: Bench, variant: str, texts: list[str], levels: list[int]) ->
     notes = [_log_note(bot, requests[bot.name]) for bot in bots]
     for bot in bots:
         bot.child.stop()
+    bench.stop_floors(f"after (a) {variant}")
     bench.report.section(
         f"(a) `/quota <alias>`, closed loop — {variant}",
         "\n\n".join(

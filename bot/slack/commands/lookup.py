@@ -57,13 +57,14 @@ async def list_aliases(context: CommandContext, _: ListAliases) -> None:
 
 
 async def show_alias(context: CommandContext, request: ShowAlias) -> None:
-    alias = await aliases.resolve(
+    alias, token = await aliases.resolve_with_token(
         context.runtime.db,
         team_id=context.team_id,
         channel_id=context.channel_id,
         name=request.alias,
+        fallback=context.runtime.fallback_token,
     )
-    await _post_card(context, alias.application_id, alias.name)
+    await _post_card(context, alias.application_id, alias.name, token=token)
 
 
 async def show_application(context: CommandContext, request: ShowApplication) -> None:
@@ -71,13 +72,19 @@ async def show_application(context: CommandContext, request: ShowApplication) ->
     linked = await aliases.is_linked_in_workspace(
         context.runtime.db, team_id=context.team_id, application_id=request.application_id
     )
-    await _post_card(context, request.application_id, None, toggleable=linked)
+    await _post_card(
+        context, request.application_id, None, token=await context.token(), toggleable=linked
+    )
 
 
 async def _post_card(
-    context: CommandContext, application_id: str, alias: str | None, *, toggleable: bool = True
+    context: CommandContext,
+    application_id: str,
+    alias: str | None,
+    *,
+    token: str,
+    toggleable: bool = True,
 ) -> None:
-    token = await context.token()
     try:
         snapshot = await observe_quota(
             context.runtime.acedata,
