@@ -12,6 +12,7 @@ import signal
 import socket as sockets
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -49,11 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     purge.add_argument("team_id", help="the workspace's Slack team ID, such as T0123ABCD")
     purge.add_argument("--yes", action="store_true", help="delete without asking again")
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # One line per upstream call is noise at INFO; failures are logged by the bot with context.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
     run: dict[str, Callable[[Settings], None]] = {
         "serve": serve,
         "socket": socket_mode,
@@ -72,6 +69,15 @@ def main(argv: list[str] | None = None) -> None:
     except (EncryptionKeyError, StartupError) as exc:
         print(f"quota-bot: {exc}", file=sys.stderr)
         sys.exit(2)
+
+
+def configure_logging() -> None:
+    """One format for every process of the bot (WEB_CONCURRENCY's included)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # One line per upstream call is noise at INFO; failures are logged by the bot with context.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def migrate(settings: Settings) -> None:
@@ -179,6 +185,7 @@ def bind(host: str, port: int) -> sockets.socket:
 
 def serve(settings: Settings) -> None:
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from .web import create_web_app
 
@@ -186,12 +193,24 @@ def serve(settings: Settings) -> None:
     make_sqlite_directory(settings)
     Keyring.from_settings(settings)  # a bad key, or its file, stops start-up here in one line
     prepare_database(settings)
+    processes = settings.web_concurrency
     # No access log: it would write the OAuth redirect's code and state into the logs.
-    config = uvicorn.Config(
-        create_web_app(settings), proxy_headers=True, log_config=None, access_log=False
+    options: dict[str, Any] = {"proxy_headers": True, "log_config": None, "access_log": False}
+    logger.info(
+        "Serving Slack requests on http://%s:%d/slack/events (%d process%s)",
+        settings.host,
+        settings.port,
+        processes,
+        "" if processes == 1 else "es",
     )
-    logger.info("Serving Slack requests on http://%s:%d/slack/events", settings.host, settings.port)
-    uvicorn.Server(config).run(sockets=[listener])
+    if processes == 1:
+        uvicorn.Server(uvicorn.Config(create_web_app(settings), **options)).run(sockets=[listener])
+        return
+    # Each process builds the app itself from the same environment (WEB_CONCURRENCY).
+    config = uvicorn.Config(
+        "bot.web:app_from_environment", factory=True, workers=processes, **options
+    )
+    Multiprocess(config, sockets=[listener]).run()
 
 
 def socket_mode(settings: Settings) -> None:

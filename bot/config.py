@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     alert_check_seconds: float = Field(default=300.0, gt=0, le=86400)
     # Whether `serve` runs the scheduler too: auto = when the database is SQLite.
     scheduler_in_web: Literal["auto", "on", "off"] = "auto"
+    # How many requests' work (after their ack) one process carries at once; past it, a command
+    # is told "Quota Bot is busy" at once rather than queueing past Slack's patience.
+    max_in_flight: int = Field(default=100, ge=1, le=10000)
+    # How many `serve` processes share the port (the platform convention's name).
+    web_concurrency: int = Field(default=1, ge=1, le=64)
 
     @field_validator(
         "slack_signing_secret",

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .config import Settings
+from .config import Settings, load_settings
 from .db.database import DatabaseUnavailable
 from .db.models import utcnow
 from .runtime import Runtime
@@ -159,6 +159,15 @@ def create_web_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+
+
+def app_from_environment() -> Starlette:
+    """The app as each of WEB_CONCURRENCY's processes builds it (`quota-bot serve` checked the
+    settings and migrated the database first)."""
+    from .__main__ import REQUIRED, configure_logging
+
+    configure_logging()
+    return create_web_app(load_settings(required=REQUIRED["serve"]))
 
 
 async def _housekeeping(runtime: Runtime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import stat
@@ -319,3 +320,33 @@ def test_purge_workspace_lists_first_then_deletes_only_that_workspace(
 def count(db: Engine, table: str) -> int:
     with db.connect() as connection:
         return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_web_concurrency_runs_that_many_server_processes(tmp_path: Path) -> None:
+    port = _free_port()
+    env = cli_environment({"SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN})
+    env |= {"PORT": str(port), "WEB_CONCURRENCY": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        answered = 0
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and answered < 4:
+            try:
+                answered += httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).is_success
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert answered == 4
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=30)
+    assert "(2 processes)" in output
+    workers = set(re.findall(r"Started server process \[(\d+)\]", output))
+    assert len(workers) == 2, output
+    assert "Traceback" not in output

@@ -47,6 +47,9 @@ def _sqlite_pragmas(busy_seconds: float):  # type: ignore[no-untyped-def]
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
+        # With WAL, a commit survives the process crashing; only a power cut may lose the
+        # last few, and it spares an fsync per commit.
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         cursor.close()
 

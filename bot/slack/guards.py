@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from slack_bolt import BoltResponse
@@ -43,6 +44,25 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             )
             return BoltResponse(status=400, body="Malformed request.")
         return await next()
+
+    turned_away = _TurnedAway()
+
+    @app.middleware
+    async def refuse_when_busy(
+        req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
+    ) -> BoltResponse | None:
+        """Past MAX_IN_FLIGHT requests' work, say so at once: an ack that waits in a queue
+        reaches Slack too late, and the user is told nothing."""
+        if len(runtime.in_flight) < runtime.settings.max_in_flight or _must_serve(req):
+            return await next()
+        turned_away.note(len(runtime.in_flight))
+        request = req.context.get(ENVELOPE)
+        if isinstance(request, envelope.SlashCommand):
+            return _json(200, {"response_type": "ephemeral", "text": blocks.BUSY})
+        if isinstance(request, envelope.ViewSubmission):
+            errors = {blocks.TOKEN_BLOCK: blocks.BUSY_FIELD}
+            return _json(200, {"response_action": "errors", "errors": errors})
+        return BoltResponse(status=200, body="")
 
     @app.middleware
     async def check_for_replays(
@@ -103,6 +123,42 @@ async def first_delivery(context: AsyncBoltContext) -> bool:
     if not fresh:
         logger.warning("Refused a replayed Slack request (team=%s)", context.team_id)
     return fresh
+
+
+# Events that must be handled however busy the process is: they delete secrets.
+_ALWAYS_SERVED = frozenset({"app_uninstalled", "tokens_revoked"})
+
+
+def _must_serve(req: AsyncBoltRequest) -> bool:
+    event = req.body.get("event")
+    return isinstance(event, dict) and event.get("type") in _ALWAYS_SERVED
+
+
+class _TurnedAway:
+    """Requests turned away as busy, logged at most once every ten seconds."""
+
+    EVERY = 10.0
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.logged_at = float("-inf")
+
+    def note(self, in_flight: int) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self.logged_at >= self.EVERY:
+            logger.warning(
+                "Busy: %d request(s) answered 'try again' (%d in flight, MAX_IN_FLIGHT reached)",
+                self.count,
+                in_flight,
+            )
+            self.count, self.logged_at = 0, now
+
+
+def _json(status: int, body: dict[str, object]) -> BoltResponse:
+    return BoltResponse(
+        status=status, body=json.dumps(body), headers={"content-type": "application/json"}
+    )
 
 
 def _retrieve(task: asyncio.Future[bool]) -> None:

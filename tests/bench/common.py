@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -45,6 +46,38 @@ def cpu_seconds(pid: int) -> float:
     text = Path(f"/proc/{pid}/stat").read_text()
     fields = text[text.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (a server may fork workers: WEB_CONCURRENCY)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            with contextlib.suppress(OSError):
+                queue += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of `pid` and its live descendants."""
+    total = 0.0
+    for member in descendants(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
+
+
+def tree_peak_rss_mib(pid: int) -> float | None:
+    """The sum of VmHWM over `pid` and its descendants (one process: its own peak)."""
+    peaks = [vm_hwm_mib(member) for member in descendants(pid)]
+    known = [peak for peak in peaks if peak is not None]
+    return sum(known) if known else None
 
 
 def vm_hwm_mib(pid: int | str = "self") -> float | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from .common import cpu_seconds, now
+from .common import cpu_seconds, now, tree_cpu_seconds
 from .signing import CommandSigner, Signed
 from .standins import classify
 
@@ -252,7 +252,8 @@ async def run(spec: Spec) -> dict[str, Any]:
         else:
             count = int(rate * spec.duration * 2) + 4 * spec.concurrency + 200
         supply = Supply(signer, prefix, spec.texts, min(count, MAX_PRESIGNED))
-        cpu_server, cpu_standins = cpu_seconds(spec.server_pid), cpu_seconds(spec.standins_pid)
+        cpu_server = tree_cpu_seconds(spec.server_pid)
+        cpu_standins = cpu_seconds(spec.standins_pid)
         own = time.process_time()
         started = now()
         if spec.mode == "burst":
@@ -269,7 +270,7 @@ async def run(spec: Spec) -> dict[str, Any]:
         arrivals = await control.arrivals(prefix)
         finished = now()
         result = account(records, arrivals, started)
-        server_cpu = cpu_seconds(spec.server_pid) - cpu_server
+        server_cpu = tree_cpu_seconds(spec.server_pid) - cpu_server
         result |= {
             "server_cpu_ms_per_req": server_cpu * 1000 / max(1, len(records)),
             "server_cpu_pct": server_cpu * 100 / (finished - started),

@@ -31,7 +31,7 @@ from .common import (
     SIGNING_SECRET,
     TEAM_ID,
     free_port,
-    vm_hwm_mib,
+    tree_peak_rss_mib,
 )
 
 ENCRYPTION_KEY = Fernet.generate_key().decode()
@@ -62,7 +62,7 @@ class Child:
         return self.popen.poll() is None
 
     def peak_rss_mib(self) -> float | None:
-        return vm_hwm_mib(self.pid) if self.alive() else None
+        return tree_peak_rss_mib(self.pid) if self.alive() else None
 
     def stop(self, grace: float = 15.0) -> None:
         if not self.alive():

@@ -18,6 +18,8 @@ from .home import (
 from .lists import AliasLine, admins_text, alias_list, audit_list, help_blocks
 from .messages import (
     AUDIT_MISSING_PART,
+    BUSY,
+    BUSY_FIELD,
     DATABASE_OUTCOME_UNKNOWN,
     DATABASE_UNAVAILABLE,
     DIGEST_OFF,
@@ -69,6 +71,8 @@ from .modals import (
 
 __all__ = [
     "AUDIT_MISSING_PART",
+    "BUSY",
+    "BUSY_FIELD",
     "DATABASE_OUTCOME_UNKNOWN",
     "DATABASE_UNAVAILABLE",
     "DIGEST_OFF",

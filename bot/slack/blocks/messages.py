@@ -46,6 +46,8 @@ SLACK_UNREACHABLE = (
     ":warning: Quota Bot can't reach Slack to confirm who it is right now, so nothing was done. "
     "Please try again in a minute."
 )
+BUSY = ":hourglass: Quota Bot is busy — try again in a few seconds. Nothing was done."
+BUSY_FIELD = "Quota Bot is busy — submit again in a few seconds. Nothing was saved."
 NOT_INSTALLED = (
     ":warning: Quota Bot has no installation for this workspace it can use right now (it was "
     "uninstalled, or its installation could not be read), so nothing was done. Try again in a "
