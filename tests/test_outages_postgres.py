@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import respx
+from pydantic import SecretStr
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
+from bot.slack.blocks import NOT_INSTALLED
 
 from .client import (
     ADMIN,
@@ -26,12 +28,14 @@ from .client import (
 )
 from .conftest import serve
 from .slack_server import SlackServer
+from .test_oauth import CLIENT_ID, CLIENT_SECRET, install, workspace_a
 from .test_outages import (
     assert_no_database_sentence,
     assert_no_traceback,
     command,
     health,
     press_toggle,
+    signed_post,
 )
 
 
@@ -212,3 +216,26 @@ async def test_link_whose_commit_went_unanswered_does_not_claim_nothing_changed(
     assert [tuple(row) for row in stored] == [("other", OTHER_APP_ID)]
     assert "nothing was changed" not in reply.text, reply.text
     assert "may or may not have been saved" in reply.text
+
+
+async def test_in_oauth_mode_a_frozen_database_still_gets_slack_its_ack(
+    proxied: tuple[Settings, FreezableProxy], slack: SlackServer, acedata: respx.MockRouter
+) -> None:
+    """The installation is looked up before anything else; a frozen database bounds that."""
+    settings, proxy = proxied
+    settings = settings.model_copy(
+        update={"slack_bot_token": None, "slack_client_id": CLIENT_ID}
+        | {"slack_client_secret": SecretStr(CLIENT_SECRET)}
+    )
+    async with serve(settings, slack) as bot:
+        workspace = workspace_a()
+        await install(bot, slack, workspace, "code-a")
+        fields = bot.as_team(workspace.team_id).command_fields("help", user=MEMBER)
+
+        proxy.freeze()
+        answer = await signed_post(bot, fields, within=2.5)
+        told = await slack.wait_for_response(fields["response_url"].rsplit("/", 1)[1])
+        proxy.thaw()
+
+    assert answer == (200, "")
+    assert told["text"] == NOT_INSTALLED
