@@ -78,12 +78,10 @@ async def _loop(
 
 
 async def digest_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -> int:
-    """Send every digest due at `now` that no other worker has claimed; how many were claimed."""
-    slots = await digests.claim_due(runtime.db, now=now)
-    if not slots:
-        return 0
-    logger.info("Sending %d digest(s)", len(slots))
+    """Send every digest due at `now` that no other worker has claimed, a batch of claims at a
+    time until none is left; how many were claimed."""
     round_ = Round(runtime.acedata, runtime.db)
+    client_for = _per_team(access)
     loop = asyncio.get_running_loop()
     started = loop.time()
 
@@ -96,17 +94,33 @@ async def digest_round(runtime: Runtime, access: SlackAccess, *, now: datetime) 
     async def deliver(slot: digests.ClaimedSlot) -> None:
         async with limit:
             try:
-                await deliver_slot(runtime, access, slot, round_, now=now, clock=clock)
+                await deliver_slot(runtime, client_for, slot, round_, now=now, clock=clock)
             except Exception:  # one channel's trouble never stops the others
                 logger.exception("Digest for channel=%s failed", slot.setup.channel_id)
 
-    await asyncio.gather(*(deliver(slot) for slot in slots))
-    return len(slots)
+    claimed = 0
+    while slots := await digests.claim_due(runtime.db, now=clock() if claimed else now):
+        logger.info("Sending %d digest(s)", len(slots))
+        await asyncio.gather(*(deliver(slot) for slot in slots))
+        claimed += len(slots)
+    return claimed
+
+
+def _per_team(access: SlackAccess) -> Callable[[str], Awaitable[AsyncWebClient | None]]:
+    """Each workspace's Slack client, looked up once per round."""
+    clients: dict[str, asyncio.Task[AsyncWebClient | None]] = {}
+
+    def client_for(team_id: str) -> asyncio.Task[AsyncWebClient | None]:
+        if team_id not in clients:
+            clients[team_id] = asyncio.ensure_future(access.client_for(team_id))
+        return clients[team_id]
+
+    return client_for
 
 
 async def deliver_slot(
     runtime: Runtime,
-    access: SlackAccess,
+    client_for: Callable[[str], Awaitable[AsyncWebClient | None]],
     slot: digests.ClaimedSlot,
     round_: Round,
     *,
@@ -122,7 +136,7 @@ async def deliver_slot(
         if not await digests.start(runtime.db, slot, now=clock()):
             logger.info("Digest %s was taken over by another worker", where)
             return
-        client = await access.client_for(setup.team_id)
+        client = await client_for(setup.team_id)
         if client is None:  # uninstalled, or its token could not be refreshed: not sent
             await _finish(runtime, slot, None, "no_installation", where)
             return
@@ -213,7 +227,7 @@ async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -
         return 0
     round_ = Round(runtime.acedata, runtime.db)
     tokens: dict[str, asyncio.Task[str]] = {}
-    clients: dict[str, asyncio.Task[AsyncWebClient | None]] = {}
+    client_for = _per_team(access)
 
     def token_for(team_id: str) -> asyncio.Task[str]:
         if team_id not in tokens:
@@ -221,11 +235,6 @@ async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -
                 platform_token(runtime.db, team_id, runtime.fallback_token)
             )
         return tokens[team_id]
-
-    def client_for(team_id: str) -> asyncio.Task[AsyncWebClient | None]:
-        if team_id not in clients:
-            clients[team_id] = asyncio.ensure_future(access.client_for(team_id))
-        return clients[team_id]
 
     limit = asyncio.Semaphore(CHECK_CONCURRENCY)
 
