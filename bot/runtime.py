@@ -25,6 +25,7 @@ from .config import Settings
 from .db.crypto import Keyring, attach_keyring
 from .db.database import Database, DatabaseUnavailable
 from .db.engine import create_engine
+from .services.replays import SignatureLedger
 from .services.workspaces import count_unreadable_tokens
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class Runtime:
     acedata: AceDataClient
     # One aiohttp session for every Slack call of the process (Web API and response_url).
     slack_http: aiohttp.ClientSession
+    # The signatures of the requests served, recorded in batches (replays are refused).
+    replays: SignatureLedger
     # Work that goes on after Slack was acknowledged, waited for before the process closes.
     in_flight: set[asyncio.Task[object]] = field(default_factory=set)
 
@@ -69,9 +72,11 @@ class Runtime:
         """Start the process's resources; must run inside the event loop that will use them."""
         engine = create_engine(settings.database_url, timeout=settings.database_timeout)
         attach_keyring(engine, Keyring.from_settings(settings))
+        db = Database(engine, timeout=settings.database_timeout)
         return cls(
             settings=settings,
-            db=Database(engine, timeout=settings.database_timeout),
+            db=db,
+            replays=SignatureLedger(db),
             acedata=AceDataClient(
                 str(settings.acedata_base_url), backoff_base=settings.retry_backoff_seconds
             ),

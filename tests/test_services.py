@@ -6,18 +6,22 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 from pydantic import SecretStr
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 
 from bot.config import Settings
+from bot.db.database import Database
+from bot.db.engine import create_engine
 from bot.runtime import Runtime
 from bot.services import alerts, digests, installs
 from bot.services.alerting import Level
 from bot.services.errors import TokenUnreadable
 from bot.services.locks import application_lock
+from bot.services.replays import SignatureLedger
 from bot.services.workspaces import platform_token, save_token
 
 from .client import ADMIN, APP_ID, BotClient
@@ -100,3 +104,38 @@ async def test_work_finishing_after_an_uninstall_never_lifts_its_pause(
     assert digests.pause_reason("invalid_auth") == "uninstalled"
     assert digests.pause_reason("channel_not_found") == "channel_not_found"
     assert digests.pause_reason("ratelimited") is None
+
+
+async def test_signatures_arriving_together_are_recorded_in_one_insert(runtime: Runtime) -> None:
+    inserts: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO seen_request_signatures"):
+            inserts.append(statement)
+
+    ledger = SignatureLedger(runtime.db)
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        together = await asyncio.gather(
+            *(ledger.first_time_seen(f"v0={n:064x}", timeout=5) for n in (1, 2, 1, 3))
+        )
+        again = await ledger.first_time_seen(f"v0={2:064x}", timeout=5)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", count)
+
+    assert together == [True, True, False, True]  # the second "1" is a replay of the first
+    assert again is False
+    assert len(inserts) == 2  # one for the four at once, one for the latecomer
+
+
+async def test_a_batch_the_database_cannot_take_tells_every_request(tmp_path: Path) -> None:
+    gone = Database(create_engine(f"sqlite:///{tmp_path}/missing/dir/quota.db"), timeout=0.5)
+    ledger = SignatureLedger(gone)
+    try:
+        verdicts = await asyncio.gather(
+            *(ledger.first_time_seen(f"v0={n:064x}", timeout=0.5) for n in range(3)),
+            return_exceptions=True,
+        )
+    finally:
+        await gone.dispose()
+    assert [type(verdict).__name__ for verdict in verdicts] == ["DatabaseUnavailable"] * 3

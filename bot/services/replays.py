@@ -6,30 +6,73 @@ needs remembering for that long; older ones are purged now and then, not on ever
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.clock import database_now, seconds_ago
-from ..db.database import Database
+from ..db.database import Database, DatabaseUnavailable
 from ..db.models import SeenRequestSignature
 
 REMEMBER_SECONDS = 10 * 60
 
 
-async def first_time_seen(db: Database, signature: str, *, timeout: float) -> bool:
-    """Record `signature`; False if it was recorded before (the request is a replay).
-    DatabaseUnavailable when that cannot be known within `timeout`."""
-    statement = (
-        db.insert()(SeenRequestSignature)
-        .values(signature=signature[:80], seen_at=database_now())
-        .on_conflict_do_nothing(index_elements=["signature"])
-        .returning(SeenRequestSignature.signature)
-    )
+class SignatureLedger:
+    """Records request signatures a batch at a time: every signature that arrives within
+    `window` seconds goes into one INSERT, so a busy process makes one write where it would
+    make hundreds (on SQLite each would wait its turn for the write lock)."""
 
-    async def insert(session: AsyncSession) -> str | None:
-        return await session.scalar(statement)
+    def __init__(self, db: Database, *, window: float = 0.005, max_batch: int = 500) -> None:
+        self._db = db
+        self._window = window
+        self._max_batch = max_batch
+        self._waiting: dict[str, asyncio.Future[bool]] = {}
+        self._flusher: asyncio.Task[None] | None = None
 
-    return await db.run(insert, timeout=timeout) is not None
+    async def first_time_seen(self, signature: str, *, timeout: float) -> bool:
+        """Record `signature`; False if it was recorded before (the request is a replay).
+        DatabaseUnavailable when that cannot be known within `timeout`."""
+        key = signature[:80]
+        if key in self._waiting:  # the same request twice in one batch: the second replays
+            return False
+        verdict = asyncio.get_running_loop().create_future()
+        self._waiting[key] = verdict
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush_soon(timeout))
+        elif len(self._waiting) >= self._max_batch:
+            self._flusher = asyncio.ensure_future(self._flush(timeout))
+        return await verdict
+
+    async def _flush_soon(self, timeout: float) -> None:
+        await asyncio.sleep(self._window)
+        await self._flush(timeout)
+
+    async def _flush(self, timeout: float) -> None:
+        batch, self._waiting = self._waiting, {}
+        if not batch:
+            return
+        statement = (
+            self._db.insert()(SeenRequestSignature)
+            .values([{"signature": key, "seen_at": database_now()} for key in batch])
+            .on_conflict_do_nothing(index_elements=["signature"])
+            .returning(SeenRequestSignature.signature)
+        )
+
+        async def insert(session: AsyncSession) -> set[str]:
+            return set((await session.scalars(statement)).all())
+
+        try:
+            fresh = await self._db.run(insert, timeout=timeout)
+        except Exception as exc:  # every request waiting on this batch must hear of it
+            problem = str(exc) if isinstance(exc, DatabaseUnavailable) else type(exc).__name__
+            for verdict in batch.values():
+                if not verdict.done():
+                    verdict.set_exception(DatabaseUnavailable(problem))
+            return
+        for key, verdict in batch.items():
+            if not verdict.done():
+                verdict.set_result(key in fresh)
 
 
 async def purge_old_signatures(db: Database) -> int:

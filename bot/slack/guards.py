@@ -15,7 +15,6 @@ from slack_bolt.async_app import AsyncApp, AsyncBoltContext, AsyncBoltRequest
 
 from ..db.database import DatabaseUnavailable
 from ..runtime import Runtime
-from ..services.replays import first_time_seen
 from . import blocks, envelope
 
 logger = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         # Started now, awaited by the listener after its ack (`first_delivery`): the ack never
         # waits on the database. A dialog's answer is its ack, so a submission waits here.
         budget = min(REPLAY_CHECK_BUDGET, runtime.settings.database_timeout)
-        check = asyncio.ensure_future(first_time_seen(runtime.db, signature, timeout=budget))
+        check = asyncio.ensure_future(runtime.replays.first_time_seen(signature, timeout=budget))
         check.add_done_callback(_retrieve)  # a failure nobody awaited is not "never retrieved"
         req.context[REPLAY_CHECK] = check
         submission = isinstance(req.context.get(ENVELOPE), envelope.ViewSubmission)
