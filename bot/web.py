@@ -26,7 +26,7 @@ from .services import installs
 from .services.replays import purge_old_signatures
 from .slack import envelope, inbound
 from .slack.app import create_app
-from .slack.guards import ENVELOPE, RECEIVED_AT
+from .slack.guards import ENVELOPE, RECEIVED_AT, busy_answer
 from .slack.oauth import INSTALL_PATH, REDIRECT_PATH
 from .slack.tokens import SlackAccess
 from .worker import run_scheduler
@@ -57,6 +57,11 @@ def create_web_app(settings: Settings) -> Starlette:
         except ValueError as exc:
             logger.warning("Refused a malformed Slack request: %s", exc)
             return PlainTextResponse("Malformed request.", status_code=400)
+        # Refused before Bolt when busy: the refusal must cost next to nothing.
+        runtime: Runtime = request.app.state.runtime
+        busy = busy_answer(runtime, shape, parsed)
+        if busy is not None:
+            return to_starlette_response(busy)
         # Bolt gets the body as JSON, which it parses without guessing.
         headers = {**request.headers, "content-type": "application/json"}
         bolt_request = AsyncBoltRequest(

@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext, AsyncBoltRequest
@@ -44,24 +45,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return BoltResponse(status=400, body="Malformed request.")
         return await next()
 
-    turned_away = _TurnedAway()
-
     @app.middleware
     async def refuse_when_busy(
         req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        """Past MAX_IN_FLIGHT requests' work, say so at once: an ack that waits in a queue
-        reaches Slack too late, and the user is told nothing."""
-        if len(runtime.in_flight) < runtime.settings.max_in_flight or _must_serve(req):
-            return await next()
-        turned_away.note(len(runtime.in_flight))
-        request = req.context.get(ENVELOPE)
-        if isinstance(request, envelope.SlashCommand):
-            return _json(200, {"response_type": "ephemeral", "text": blocks.BUSY})
-        if isinstance(request, envelope.ViewSubmission):
-            errors = {blocks.TOKEN_BLOCK: blocks.BUSY_FIELD}
-            return _json(200, {"response_action": "errors", "errors": errors})
-        return BoltResponse(status=200, body="")
+        busy = busy_answer(runtime, req.context.get(ENVELOPE), req.body)
+        return busy if busy is not None else await next()
 
     @app.middleware
     async def check_for_replays(
@@ -124,12 +113,27 @@ async def first_delivery(context: AsyncBoltContext) -> bool:
     return fresh
 
 
+def busy_answer(runtime: Runtime, request: object, body: dict[str, Any]) -> BoltResponse | None:
+    """Past MAX_IN_FLIGHT requests' work, the answer that says so at once (None: serve it).
+    An ack that waits in a queue reaches Slack too late, and the user is told nothing; and the
+    cheaper the refusal, the more of the process is left for the work it has taken on."""
+    if len(runtime.in_flight) < runtime.settings.max_in_flight or _must_serve(body):
+        return None
+    _turned_away.note(len(runtime.in_flight))
+    if isinstance(request, envelope.SlashCommand):
+        return _json(200, {"response_type": "ephemeral", "text": blocks.BUSY})
+    if isinstance(request, envelope.ViewSubmission):
+        errors = {blocks.TOKEN_BLOCK: blocks.BUSY_FIELD}
+        return _json(200, {"response_action": "errors", "errors": errors})
+    return BoltResponse(status=200, body="")
+
+
 # Events that must be handled however busy the process is: they delete secrets.
 _ALWAYS_SERVED = frozenset({"app_uninstalled", "tokens_revoked"})
 
 
-def _must_serve(req: AsyncBoltRequest) -> bool:
-    event = req.body.get("event")
+def _must_serve(body: dict[str, Any]) -> bool:
+    event = body.get("event")
     return isinstance(event, dict) and event.get("type") in _ALWAYS_SERVED
 
 
@@ -152,6 +156,9 @@ class _TurnedAway:
                 in_flight,
             )
             self.count, self.logged_at = 0, now
+
+
+_turned_away = _TurnedAway()
 
 
 def _json(status: int, body: dict[str, object]) -> BoltResponse:
