@@ -20,7 +20,6 @@ from .runtime import Runtime
 from .services import alerts, digests, history
 from .services.errors import NoTokenConfigured
 from .services.readings import Round
-from .services.workspaces import platform_token
 from .slack import blocks
 from .slack.api_errors import slack_error
 from .slack.blocks.alert import alert_message, recovered_message
@@ -226,15 +225,10 @@ async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -
     if not watches:
         return 0
     round_ = Round(runtime.acedata, runtime.db)
-    tokens: dict[str, asyncio.Task[str]] = {}
     client_for = _per_team(access)
 
     def token_for(team_id: str) -> asyncio.Task[str]:
-        if team_id not in tokens:
-            tokens[team_id] = asyncio.ensure_future(
-                platform_token(runtime.db, team_id, runtime.fallback_token)
-            )
-        return tokens[team_id]
+        return round_.token(team_id, runtime.fallback_token)
 
     limit = asyncio.Semaphore(CHECK_CONCURRENCY)
 

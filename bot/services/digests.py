@@ -26,7 +26,7 @@ from .errors import NoTokenConfigured
 from .quota import QuotaSnapshot
 from .readings import Round
 from .schedules import Schedule
-from .workspaces import ensure_workspace, platform_token
+from .workspaces import ensure_workspace
 
 LEASE = timedelta(minutes=5)
 # A slot sent later than this after it was due says so.
@@ -377,7 +377,7 @@ async def entries(
     """Every alias visible in the channel with its quota, read through `round_`."""
     linked = await aliases.visible_aliases(db, team_id=team_id, channel_id=channel_id)
     try:
-        token: str | None = await platform_token(db, team_id, fallback_token)
+        token: str | None = await round_.token(team_id, fallback_token)
         missing: Exception | None = None
     except NoTokenConfigured as exc:
         token, missing = None, exc

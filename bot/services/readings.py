@@ -12,6 +12,7 @@ from ..acedata import AceDataClient, Application, RateLimited
 from ..db.database import Database
 from ..db.models import utcnow
 from .quota import QuotaSnapshot, global_balance_or_none, with_history
+from .workspaces import platform_token
 
 READ_DEADLINE = 8.0
 READ_CONCURRENCY = 8
@@ -27,6 +28,14 @@ class Round:
     limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(READ_CONCURRENCY))
     per_token: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     rate_limited: dict[str, RateLimited] = field(default_factory=dict)
+    tokens: dict[str, asyncio.Task[str]] = field(default_factory=dict)
+
+    def token(self, team_id: str, fallback: str | None) -> asyncio.Task[str]:
+        """The workspace's Ace Data Cloud token (`workspaces.platform_token`), read once per
+        round however many of its channels are served."""
+        if team_id not in self.tokens:
+            self.tokens[team_id] = asyncio.ensure_future(platform_token(self.db, team_id, fallback))
+        return self.tokens[team_id]
 
     def observe(self, team_id: str, token: str, application_id: str) -> asyncio.Task[QuotaSnapshot]:
         """The application's quota with its history and forecast; AceDataError if unreadable."""
