@@ -128,6 +128,28 @@ async def test_signatures_arriving_together_are_recorded_in_one_insert(runtime: 
     assert len(inserts) == 2  # one for the four at once, one for the latecomer
 
 
+async def test_a_signature_arriving_while_a_batch_is_written_is_not_left_waiting(
+    runtime: Runtime,
+) -> None:
+    ledger = SignatureLedger(runtime.db)
+    first = asyncio.ensure_future(ledger.first_time_seen(f"v0={1:064x}", timeout=5))
+    written = asyncio.Event()
+
+    def hold(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.startswith("INSERT INTO seen_request_signatures"):
+            written.set()
+
+    event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", hold)
+    try:
+        await asyncio.wait_for(written.wait(), 5)  # the first batch is being written
+        late = await asyncio.wait_for(ledger.first_time_seen(f"v0={2:064x}", timeout=5), 5)
+    finally:
+        event.remove(runtime.db.engine.sync_engine, "before_cursor_execute", hold)
+
+    assert await first is True
+    assert late is True
+
+
 async def test_a_batch_the_database_cannot_take_tells_every_request(tmp_path: Path) -> None:
     gone = Database(create_engine(f"sqlite:///{tmp_path}/missing/dir/quota.db"), timeout=0.5)
     ledger = SignatureLedger(gone)

@@ -23,10 +23,9 @@ class SignatureLedger:
     `window` seconds goes into one INSERT, so a busy process makes one write where it would
     make hundreds (on SQLite each would wait its turn for the write lock)."""
 
-    def __init__(self, db: Database, *, window: float = 0.005, max_batch: int = 500) -> None:
+    def __init__(self, db: Database, *, window: float = 0.005) -> None:
         self._db = db
         self._window = window
-        self._max_batch = max_batch
         self._waiting: dict[str, asyncio.Future[bool]] = {}
         self._flusher: asyncio.Task[None] | None = None
 
@@ -39,14 +38,15 @@ class SignatureLedger:
         verdict = asyncio.get_running_loop().create_future()
         self._waiting[key] = verdict
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.ensure_future(self._flush_soon(timeout))
-        elif len(self._waiting) >= self._max_batch:
-            self._flusher = asyncio.ensure_future(self._flush(timeout))
+            self._flusher = asyncio.ensure_future(self._flush_while_waiting(timeout))
         return await verdict
 
-    async def _flush_soon(self, timeout: float) -> None:
-        await asyncio.sleep(self._window)
-        await self._flush(timeout)
+    async def _flush_while_waiting(self, timeout: float) -> None:
+        """Batch after batch until no signature waits: one that arrived while a batch was being
+        written goes into the next."""
+        while self._waiting:
+            await asyncio.sleep(self._window)
+            await self._flush(timeout)
 
     async def _flush(self, timeout: float) -> None:
         batch, self._waiting = self._waiting, {}
