@@ -70,8 +70,9 @@ class Settings(BaseSettings):
     # Whether `serve` runs the scheduler too: auto = when the database is SQLite.
     scheduler_in_web: Literal["auto", "on", "off"] = "auto"
     # How many requests' work (after their ack) one process carries at once; past it, a command
-    # is told "Quota Bot is busy" at once rather than queueing past Slack's patience.
-    max_in_flight: int = Field(default=100, ge=1, le=10000)
+    # is told "Quota Bot is busy" at once rather than queueing past Slack's patience. Work that
+    # waits on Ace Data Cloud costs little, so a burst of 200 fits.
+    max_in_flight: int = Field(default=250, ge=1, le=10000)
     # How many `serve` processes share the port (the platform convention's name).
     web_concurrency: int = Field(default=1, ge=1, le=64)
 
