@@ -4,11 +4,14 @@ nothing is changed, and reads that need no write keep working."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,9 +20,13 @@ import aiohttp
 import pytest
 import respx
 from sqlalchemy import create_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bot.config import Settings
+from bot.db.database import Database, DatabaseUnavailable
+from bot.db.engine import create_engine as create_bot_engine
 from bot.db.migrate import upgrade_to_head
+from bot.db.models import SeenRequestSignature
 from bot.slack.blocks import DATABASE_UNAVAILABLE
 from bot.slack.card_values import TOGGLE_ACTION
 
@@ -311,3 +318,64 @@ async def test_the_ack_does_not_wait_for_the_replay_check(
         card = await slack.wait_for_response(fields["response_url"].rsplit("/", 1)[1])
 
     assert card["response_type"] == "in_channel"
+
+
+async def test_a_write_that_ran_out_of_time_does_not_leave_sqlite_locked(
+    own_sqlite: Path,
+) -> None:
+    """A unit of work abandoned while it waited for SQLite's write lock must not keep the lock
+    once it gets it: another connection (another process) can write when it is done (garbage
+    collection off, as it may be for minutes in a busy process)."""
+    db = Database(create_async_engine_for(own_sqlite, timeout=2.0), timeout=2.0)
+    signature = insert_signature(db)
+
+    async def hold(session: AsyncSession) -> None:
+        await signature("v0=" + "0" * 64)(session)
+        await asyncio.sleep(0.5)  # a writer holding the lock a while
+
+    gc.disable()
+    try:
+        holder = asyncio.ensure_future(db.run(hold))
+        await asyncio.sleep(0.1)
+        with pytest.raises(DatabaseUnavailable):
+            await db.run(signature("v0=" + "a" * 64), timeout=0.2)
+        await holder
+        stored = 0
+        for _ in range(300):  # the abandoned insert goes through once the holder is done
+            with contextlib.closing(sqlite3.connect(own_sqlite)) as reader:
+                stored = reader.execute("SELECT count(*) FROM seen_request_signatures").fetchone()[
+                    0
+                ]
+            if stored == 2:
+                break
+            await asyncio.sleep(0.01)
+        with contextlib.closing(
+            sqlite3.connect(own_sqlite, isolation_level=None, timeout=0.5)
+        ) as other:
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if the lock was kept
+            other.execute("ROLLBACK")
+    finally:
+        gc.enable()
+        await db.dispose()
+    assert stored == 2
+
+
+def create_async_engine_for(path: Path, *, timeout: float) -> AsyncEngine:
+    return create_bot_engine(f"sqlite:///{path}", timeout=timeout)
+
+
+def insert_signature(db: Database) -> Callable[[str], Callable[[AsyncSession], Awaitable[object]]]:
+    def unit(value: str) -> Callable[[AsyncSession], Awaitable[object]]:
+        statement = (
+            db.insert()(SeenRequestSignature)
+            .values(signature=value, seen_at=datetime.now(UTC))
+            .on_conflict_do_nothing(index_elements=["signature"])
+            .returning(SeenRequestSignature.signature)
+        )
+
+        async def run(session: AsyncSession) -> object:
+            return await session.scalar(statement)
+
+        return run
+
+    return unit

@@ -69,7 +69,8 @@ class Database:
         commit, since the change may then have been saved.
 
         The work runs in its own task and is abandoned, not awaited, once the time is up: a
-        driver cancelling a query on a frozen server can itself wait for many seconds.
+        driver cancelling a query on a frozen server can itself wait for many seconds. (On
+        SQLite it is left to finish rather than cancelled.)
         """
         limit = self.timeout if timeout is None else timeout
         progress = _Progress()
@@ -80,7 +81,10 @@ class Database:
             task.cancel()
             raise
         if not done:
-            task.cancel()
+            # SQLite's waits end by themselves (its busy timeout is shorter than ours); cancelled
+            # mid-statement, a write would keep SQLite's write lock until garbage collection.
+            if self.dialect != "sqlite":
+                task.cancel()
             task.add_done_callback(_forget)
             problem = f"no answer within {limit:g} s"
             if changes and progress.committing:

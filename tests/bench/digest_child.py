@@ -148,8 +148,8 @@ async def run_rounds(timeout: float) -> dict[str, Any]:
     event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", count)
     access = SlackAccess.open(runtime, retry_seconds=0)
     rounds: list[dict[str, float]] = []
-    done = {"wall": 0.0, "statements": 0}
-    started = clock.monotonic()
+    done = {"wall": 0.0, "statements": 0, "cpu": 0.0}
+    started, cpu = clock.monotonic(), clock.process_time()
 
     async def every_round() -> None:
         while True:
@@ -159,6 +159,7 @@ async def run_rounds(timeout: float) -> dict[str, Any]:
                 return
             rounds.append({"claimed": claimed, "seconds": clock.monotonic() - began})
             done["wall"], done["statements"] = clock.monotonic() - started, statements
+            done["cpu"] = clock.process_time() - cpu
 
     timed_out = False
     try:
@@ -166,6 +167,7 @@ async def run_rounds(timeout: float) -> dict[str, Any]:
     except TimeoutError:
         timed_out = True
         done["wall"], done["statements"] = clock.monotonic() - started, statements
+        done["cpu"] = clock.process_time() - cpu
 
     async def outcomes(session: AsyncSession) -> dict[str, int]:
         query = select(DigestDelivery.outcome, func.count()).group_by(DigestDelivery.outcome)
@@ -178,6 +180,7 @@ async def run_rounds(timeout: float) -> dict[str, Any]:
     return {
         "wall": done["wall"],
         "statements": done["statements"],
+        "cpu": done["cpu"],
         "rounds": rounds,
         "timed_out": timed_out,
         "outcomes": found,

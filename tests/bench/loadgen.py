@@ -26,6 +26,7 @@ from .signing import CommandSigner, Signed
 from .standins import classify
 
 MAX_PRESIGNED = 120_000
+MIN_PRESIGN_RATE = 1_500  # requests/s assumed at least when signing in advance
 
 
 @dataclass
@@ -212,9 +213,18 @@ class Supply:
         return self._make(i)
 
 
-def _finite(signer: CommandSigner, prefix: str, texts: list[str], count: int):  # type: ignore[no-untyped-def]
+def _finite(
+    signer: CommandSigner, prefix: str, texts: list[str], count: int
+) -> Callable[[], Signed | None]:
+    """`count` signed requests, then None (the warm-up)."""
     items = iter([signer.sign(f"{prefix}{i}", texts[i % len(texts)]) for i in range(count)])
     return lambda: next(items, None)
+
+
+def _pool(concurrency: int) -> aiohttp.ClientSession:
+    """A session with one pooled connection per concurrent client."""
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60))
 
 
 async def run(spec: Spec) -> dict[str, Any]:
@@ -225,24 +235,21 @@ async def run(spec: Spec) -> dict[str, Any]:
         user=spec.user,
         response_base=spec.slack_url,
     )
-    connector = aiohttp.TCPConnector(limit=spec.concurrency, limit_per_host=spec.concurrency)
     timeout = aiohttp.ClientTimeout(total=60)
-    async with (
-        aiohttp.ClientSession(connector=connector, timeout=timeout) as http,
-        aiohttp.ClientSession(timeout=timeout) as control_http,
-    ):
+    async with aiohttp.ClientSession(timeout=timeout) as control_http:
         control = Control(control_http, spec.slack_url)
         rate = 100.0
         if spec.warmup:
             warm_prefix = f"{spec.run_id}-w"
             began = now()
-            warm = await closed_loop(
-                http,
-                spec.url,
-                _finite(signer, warm_prefix, spec.texts, spec.warmup),
-                min(spec.concurrency, spec.warmup),
-                deadline=began + 60,
-            )
+            async with _pool(spec.concurrency) as http:
+                warm = await closed_loop(
+                    http,
+                    spec.url,
+                    _finite(signer, warm_prefix, spec.texts, spec.warmup),
+                    min(spec.concurrency, spec.warmup),
+                    deadline=began + 60,
+                )
             rate = max(rate, len(warm) / max(now() - began, 1e-3))
             pending = sum(1 for r in warm if _ack_kind(r) == "pending")
             await control.drain(warm_prefix, pending, stall=spec.drain_stall, cap=spec.drain_cap)
@@ -250,20 +257,25 @@ async def run(spec: Spec) -> dict[str, Any]:
         if spec.mode == "burst":
             count = spec.concurrency
         else:
-            count = int(rate * spec.duration * 2) + 4 * spec.concurrency + 200
+            # A server that answers "busy" at once runs far faster than its warm-up did.
+            estimate = max(rate, MIN_PRESIGN_RATE) * spec.duration * 3
+            count = int(estimate) + 4 * spec.concurrency + 200
         supply = Supply(signer, prefix, spec.texts, min(count, MAX_PRESIGNED))
-        cpu_server = tree_cpu_seconds(spec.server_pid)
-        cpu_standins = cpu_seconds(spec.standins_pid)
-        own = time.process_time()
-        started = now()
-        if spec.mode == "burst":
-            items = [supply.take() for _ in range(spec.concurrency)]
-            records = list(await asyncio.gather(*(post(http, spec.url, i) for i in items)))
-        else:
-            records = await closed_loop(
-                http, spec.url, supply.take, spec.concurrency, started + spec.duration
-            )
-        load_end = now()
+        # Fresh connections: the server may have closed the warm-up's idle ones meanwhile
+        # (uvicorn keeps them 5 s), and a POST on a closed one fails without a retry.
+        async with _pool(spec.concurrency) as http:
+            cpu_server = tree_cpu_seconds(spec.server_pid)
+            cpu_standins = cpu_seconds(spec.standins_pid)
+            own = time.process_time()
+            started = now()
+            if spec.mode == "burst":
+                items = [supply.take() for _ in range(spec.concurrency)]
+                records = list(await asyncio.gather(*(post(http, spec.url, i) for i in items)))
+            else:
+                records = await closed_loop(
+                    http, spec.url, supply.take, spec.concurrency, started + spec.duration
+                )
+            load_end = now()
         own_cpu = time.process_time() - own
         pending = sum(1 for r in records if _ack_kind(r) == "pending")
         await control.drain(prefix, pending, stall=spec.drain_stall, cap=spec.drain_cap)
@@ -273,6 +285,9 @@ async def run(spec: Spec) -> dict[str, Any]:
         server_cpu = tree_cpu_seconds(spec.server_pid) - cpu_server
         result |= {
             "server_cpu_ms_per_req": server_cpu * 1000 / max(1, len(records)),
+            "server_cpu_ms_per_card": server_cpu * 1000 / result["cards"]
+            if result["cards"]
+            else None,
             "server_cpu_pct": server_cpu * 100 / (finished - started),
             "standins_cpu_pct": (cpu_seconds(spec.standins_pid) - cpu_standins)
             * 100

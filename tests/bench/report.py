@@ -11,6 +11,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from .common import REPO
 
 
@@ -40,6 +43,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in cells]
     return "\n".join(lines)
+
+
+def _redacted(arg: str) -> str:
+    """A command-line word as the report may show it: a database URL without its password."""
+    if "://" not in arg:
+        return arg
+    try:
+        return make_url(arg).render_as_string(hide_password=True)
+    except ArgumentError:
+        return arg
 
 
 def load_average() -> str:
@@ -74,7 +87,7 @@ def _cpu_model() -> str:
 class Report:
     def __init__(self, settings: list[str]) -> None:
         started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        command = "python -m tests.bench " + " ".join(sys.argv[1:])
+        command = "python -m tests.bench " + " ".join(_redacted(arg) for arg in sys.argv[1:])
         self.parts: list[str] = [
             "# Quota Bot benchmark",
             "",

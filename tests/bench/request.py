@@ -27,6 +27,7 @@ HEADERS = [
     "cards/s",
     "drain s",
     "CPU ms/req",
+    "CPU ms/card",
     "sent",
     "cards",
     "busy",
@@ -102,7 +103,8 @@ def _legend(bench: Bench) -> str:
         f"Slack {o.slack_latency * 1000:g} ms. acks/s counts acks over the load; cards/s counts "
         "cards from the start of the load to the last card; drain = last ack → last card; CPU is "
         "the server process's user+system time from the start of the load until its cards "
-        "drained, per request sent. history rows = the bot's `observations` after the level"
+        "drained, per request sent (a 'busy' answer costs little) and per card delivered. "
+        "history rows = the bot's `observations` after the level"
         + (" (emptied before each level)." if not o.keep_history else " (kept across levels).")
     )
 
@@ -118,6 +120,7 @@ def _row(concurrency: int, label: str, r: dict[str, Any]) -> list[object]:
         r["cards_per_s"],
         r["drain_s"],
         round(r["server_cpu_ms_per_req"], 2),
+        r["server_cpu_ms_per_card"],
         r["sent"],
         r["cards"],
         r["busy"],

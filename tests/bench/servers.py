@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -161,7 +162,11 @@ def start_standins(logdir: Path) -> StandinsProcess:
     return StandinsProcess(child, ports["slack_port"], ports["ace_port"])
 
 
-def wait_until(check: Any, *, timeout: float, what: str, child: Child | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool], *, timeout: float, what: str, child: Child | None = None
+) -> None:
+    """Poll `check` until it holds; RuntimeError (with the log's tail) if `child` exits or
+    `timeout` passes. Connection errors count as "not yet"."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if child is not None and not child.alive():
