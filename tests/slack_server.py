@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from .loopback import serve_on_loopback
+
 BOT_USER_ID = "UBOT"
 TEAM_ID = "T0001"
 
@@ -95,11 +97,7 @@ class SlackServer:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         if self._runner is not None:

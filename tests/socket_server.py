@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from .loopback import serve_on_loopback
+
 APP_ID = "A0001"
 
 _envelope_ids = itertools.count(1)
@@ -42,11 +44,7 @@ class SocketModeServer:
     async def start(self) -> None:
         app = web.Application()
         app.router.add_get("/link", self._link)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         if self._current is not None and not self._current.closed:

@@ -15,6 +15,7 @@ from bot.acedata import AceDataClient, NotFound, UpstreamError, UpstreamTimeout
 from bot.acedata.client import MAX_CONNECTIONS
 
 from .client import ACEDATA_API, APP_ID, GLOBAL_APP_ID, OTHER_APP_ID, PLATFORM_TOKEN, application
+from .loopback import serve_on_loopback
 
 
 @pytest.fixture
@@ -156,11 +157,7 @@ async def test_waiting_for_a_connection_is_not_counted_as_ace_data_cloud_being_s
 
     app = web.Application()
     app.router.add_get(f"/api/v1/applications/{APP_ID}", slow)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serve_on_loopback(app)
     try:
         async with AceDataClient(f"http://127.0.0.1:{port}") as client:
             calls = [

@@ -33,6 +33,7 @@ from .client import (
     cli_environment,
 )
 from .conftest import BOT_TOKEN
+from .loopback import serve_on_loopback
 from .slack_server import TEAM_ID, SlackServer
 from .socket_server import SocketModeServer
 
@@ -239,11 +240,7 @@ class AceData:
         app = web.Application()
         app.router.add_get("/api/v1/applications/", self._list)
         app.router.add_get("/api/v1/applications/{id}", self._read)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_on_loopback(app)
 
     async def stop(self) -> None:
         self.gate.set()

@@ -45,6 +45,7 @@ from .models import Application, DailyUsage, TokenOwner
 logger = logging.getLogger(__name__)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+T = TypeVar("T")
 
 DEFAULT_DEADLINE = 8.0
 ATTEMPT_TIMEOUT = 5.0
@@ -108,8 +109,7 @@ class AceDataClient:
         self._balance_ttl = balance_ttl
         self._clock = clock
         self._balances: dict[str, tuple[float, Application | None]] = {}
-        self._balance_reads: dict[str, asyncio.Future[Application | None]] = {}
-        self._application_reads: dict[str, asyncio.Future[Application]] = {}
+        self._in_flight: dict[str, asyncio.Future[Any]] = {}
         self._attempt_timeout = attempt_timeout
         self._max_attempts = max_attempts
         self._backoff_base = backoff_base
@@ -142,15 +142,10 @@ class AceDataClient:
         a quota; never for confirming a change, which must read after it)."""
         if not shared:
             return await self._read_application(token, application_id, deadline=deadline)
-        key = f"{_token_key(token)}:{application_id}"
-        flight = self._application_reads.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(
-                self._read_application(token, application_id, deadline=deadline)
-            )
-            self._application_reads[key] = flight
-            flight.add_done_callback(lambda _: self._application_reads.pop(key, None))
-        return await asyncio.shield(flight)
+        return await self._shared(
+            f"application:{_token_key(token)}:{application_id}",
+            lambda: self._read_application(token, application_id, deadline=deadline),
+        )
 
     async def _read_application(
         self, token: str, application_id: str, *, deadline: float
@@ -212,18 +207,21 @@ class AceDataClient:
         cached = self._balances.get(key)
         if cached is not None and self._clock() - cached[0] < self._balance_ttl:
             return cached[1]
-        flight = self._balance_reads.get(key)
-        if flight is None:
-            flight = asyncio.ensure_future(self._read_global_balance(token, deadline=deadline))
-            self._balance_reads[key] = flight
-            flight.add_done_callback(lambda done: self._balance_read(key, done))
-        # Shielded: one caller giving up does not cancel the read the others wait for.
-        return await asyncio.shield(flight)
+        balance = await self._shared(
+            f"balance:{key}", lambda: self._read_global_balance(token, deadline=deadline)
+        )
+        self._balances[key] = (self._clock(), balance)  # a failed read is not kept
+        return balance
 
-    def _balance_read(self, key: str, flight: asyncio.Future[Application | None]) -> None:
-        self._balance_reads.pop(key, None)
-        if not flight.cancelled() and flight.exception() is None:
-            self._balances[key] = (self._clock(), flight.result())
+    async def _shared(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        """What `read()` gives, or what an identical read already in flight under `key` gives.
+        Shielded: one caller giving up does not cancel the read the others wait for."""
+        flight = self._in_flight.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(read())
+            self._in_flight[key] = flight
+            flight.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        return await asyncio.shield(flight)
 
     async def _read_global_balance(self, token: str, *, deadline: float) -> Application | None:
         async for app in self.iter_applications(
