@@ -216,8 +216,8 @@ def serve(settings: Settings) -> None:
 def socket_mode(settings: Settings) -> None:
     from .runtime import Runtime
     from .slack.app import create_app
-    from .slack.socket_mode import SocketModeRefused, run_socket_mode
-    from .slack.tokens import SlackAccess
+    from .slack.ingress.socket_mode import SocketModeRefused, run_socket_mode
+    from .slack.install.tokens import SlackAccess
     from .web import SHUTDOWN_GRACE
 
     make_sqlite_directory(settings)
@@ -247,7 +247,7 @@ def socket_mode(settings: Settings) -> None:
 
 def worker(settings: Settings) -> None:
     from .runtime import Runtime
-    from .slack.tokens import SlackAccess
+    from .slack.install.tokens import SlackAccess
     from .web import SHUTDOWN_GRACE
     from .worker import run_scheduler
 

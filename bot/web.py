@@ -24,11 +24,11 @@ from .db.models import utcnow
 from .runtime import Runtime
 from .services import installs
 from .services.replays import purge_old_signatures
-from .slack import envelope, inbound
 from .slack.app import create_app
-from .slack.guards import ENVELOPE, RECEIVED_AT, busy_answer
-from .slack.oauth import INSTALL_PATH, REDIRECT_PATH
-from .slack.tokens import SlackAccess
+from .slack.ingress import envelope, http
+from .slack.ingress.middleware import ENVELOPE, RECEIVED_AT, busy_answer
+from .slack.install.oauth import INSTALL_PATH, REDIRECT_PATH
+from .slack.install.tokens import SlackAccess
 from .worker import run_scheduler
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,13 @@ def create_web_app(settings: Settings) -> Starlette:
     async def slack_events(request: Request) -> Response:
         received_at = asyncio.get_running_loop().time()
         try:
-            body = await inbound.read_signed_body(request, verifier)
-        except inbound.Refused as exc:
+            body = await http.read_signed_body(request, verifier)
+        except http.Refused as exc:
             return PlainTextResponse(exc.reason, status_code=exc.status)
         try:
-            parsed = inbound.parse(body, request.headers.get("content-type", ""))
+            parsed = http.parse(body, request.headers.get("content-type", ""))
             shape = envelope.read(parsed)
-        except inbound.Refused as exc:
+        except http.Refused as exc:
             return PlainTextResponse(exc.reason, status_code=exc.status)
         except ValueError as exc:
             logger.warning("Refused a malformed Slack request: %s", exc)

@@ -19,12 +19,12 @@ from .db.models import utcnow
 from .runtime import Runtime
 from .services import alerts, digests, history
 from .services.errors import NoTokenConfigured
-from .services.readings import Round
+from .services.rounds import Round
 from .slack import blocks
 from .slack.api_errors import slack_error
 from .slack.blocks.alert import alert_message, recovered_message
-from .slack.digests import compose, post
-from .slack.tokens import SlackAccess
+from .slack.install.tokens import SlackAccess
+from .slack.outbound.digests import compose, post
 
 logger = logging.getLogger(__name__)
 

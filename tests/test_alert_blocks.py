@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.services.alerting import AlertState, Level, Threshold
+from bot.services.alert_levels import AlertState, Level, Threshold
 from bot.services.alerts import Watch
 from bot.slack.blocks.alert import alert_list, alert_message, recovered_message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from bot.services.alerting import AlertState, Level, Reading, Threshold, decide, snooze
+from bot.services.alert_levels import AlertState, Level, Reading, Threshold, decide, snooze
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BELOW_100 = Threshold("amount", Decimal(100))

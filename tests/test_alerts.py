@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import respx
 from sqlalchemy import Engine, text
 
-from bot.slack.tokens import SlackAccess
+from bot.slack.install.tokens import SlackAccess
 from bot.worker import alert_round
 
 from .client import (

@@ -14,7 +14,7 @@ import pytest
 from bot.acedata import Application
 from bot.services.forecast import Forecast, Observation, forecast
 from bot.services.quota import QuotaSnapshot
-from bot.slack import card_values
+from bot.slack import ids
 from bot.slack.blocks.digest import DigestLine, DigestMessage, digest_messages
 from bot.slack.blocks.forecast import forecast_text, spark_text
 
@@ -297,15 +297,13 @@ def test_an_alias_shows_remaining_change_forecast_fallback_and_sparkline() -> No
         "`      █` last 7 days"
     )
     actions = [block for block in message.blocks if block["type"] == "actions"]
-    assert [block["block_id"] for block in actions] == [
-        f"{card_values.actions_block_id('digest')}:0"
-    ]
+    assert [block["block_id"] for block in actions] == [f"{ids.actions_block_id('digest')}:0"]
     buttons = actions[0]["elements"]
     assert [button["action_id"] for button in buttons] == [
-        f"{card_values.TOGGLE_ACTION}:enable",
-        card_values.REFRESH_ACTION,
+        f"{ids.TOGGLE_ACTION}:enable",
+        ids.REFRESH_ACTION,
     ]
-    target = card_values.decode_target(buttons[1]["value"])
+    target = ids.decode_target(buttons[1]["value"])
     assert (target.alias, target.application_id) == ("prod", app().id)
 
 
@@ -382,9 +380,9 @@ def test_no_aliases_yet() -> None:
 
 def test_block_ids_are_unique_across_the_thread() -> None:
     messages = digest(many(200))
-    ids = [
+    block_ids = [
         block["block_id"] for message in messages for block in message.blocks if "block_id" in block
     ]
-    assert len(ids) == len(set(ids))
-    prefix = card_values.actions_block_id("digest") + ":"
-    assert all(block_id.startswith(prefix) for block_id in ids)
+    assert len(block_ids) == len(set(block_ids))
+    prefix = ids.actions_block_id("digest") + ":"
+    assert all(block_id.startswith(prefix) for block_id in block_ids)

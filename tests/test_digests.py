@@ -17,8 +17,8 @@ from sqlalchemy import Engine, event, func, insert, select, update
 from bot.db.models import Alias, AuditEvent, DigestDelivery, DigestSchedule, Observation
 from bot.services.digests import set_schedule
 from bot.services.schedules import Schedule
-from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
-from bot.slack.tokens import SlackAccess
+from bot.slack.ids import REFRESH_ACTION, TOGGLE_ACTION
+from bot.slack.install.tokens import SlackAccess
 from bot.worker import digest_round
 
 from .client import (

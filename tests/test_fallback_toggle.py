@@ -15,7 +15,7 @@ import respx
 from sqlalchemy import Engine, text
 
 from bot.config import Settings
-from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
+from bot.slack.ids import REFRESH_ACTION, TOGGLE_ACTION
 
 from .client import (
     ADMIN,

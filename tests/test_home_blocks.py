@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.acedata import Application, UpstreamTimeout
-from bot.services.alerting import AlertState, Level, Threshold
+from bot.services.alert_levels import AlertState, Level, Threshold
 from bot.services.alerts import Watch
 from bot.services.aliases import LinkedAlias
 from bot.services.audit import AuditEntry

@@ -18,7 +18,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, text
 
 from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
-from bot.slack.card_values import TOGGLE_ACTION
+from bot.slack.ids import TOGGLE_ACTION
 
 from .client import (
     ADMIN,
@@ -36,7 +36,7 @@ from .client import (
 from .conftest import SIGNING_SECRET
 from .slack_server import TEAM_ID
 
-INBOUND_LOGGER = "bot.slack.inbound"
+INBOUND_LOGGER = "bot.slack.ingress.http"
 MAX_LOG_LINE = 300
 # The part of the token that is secret, and pieces of it: a leak may be cut short.
 SECRET = PLATFORM_TOKEN[len("platform-v1-") :]

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 
 from bot.config import Settings
 from bot.slack.blocks import TOKEN_UNREADABLE
-from bot.slack.card_values import TOGGLE_ACTION
+from bot.slack.ids import TOGGLE_ACTION
 
 from .client import (
     ADMIN,

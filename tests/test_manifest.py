@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from bot.slack.oauth import BOT_SCOPES, REDIRECT_PATH
+from bot.slack.install.oauth import BOT_SCOPES, REDIRECT_PATH
 
 from .client import BotClient
 from .slack_server import TEAM_ID

@@ -21,8 +21,8 @@ from bot.config import Settings
 from bot.db.installations import STATE_EXPIRATION_SECONDS
 from bot.services import installs
 from bot.slack import blocks
-from bot.slack.card_values import REFRESH_ACTION, TOGGLE_ACTION
-from bot.slack.tokens import SlackAccess
+from bot.slack.ids import REFRESH_ACTION, TOGGLE_ACTION
+from bot.slack.install.tokens import SlackAccess
 from bot.worker import alert_round, digest_round
 
 from .client import (

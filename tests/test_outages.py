@@ -28,7 +28,7 @@ from bot.db.engine import create_engine as create_bot_engine
 from bot.db.migrate import upgrade_to_head
 from bot.db.models import SeenRequestSignature
 from bot.slack.blocks import DATABASE_UNAVAILABLE
-from bot.slack.card_values import TOGGLE_ACTION
+from bot.slack.ids import TOGGLE_ACTION
 
 from .client import (
     ADMIN,

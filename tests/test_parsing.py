@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.services.aliases import RESERVED_WORDS
-from bot.slack.parsing import (
+from bot.slack.listeners.commands.grammar import (
     MAX_TEXT_LENGTH,
     ChangeAdmin,
     LinkAlias,

@@ -18,7 +18,7 @@ from bot.db.database import Database
 from bot.db.engine import create_engine
 from bot.runtime import Runtime
 from bot.services import alerts, digests, installs
-from bot.services.alerting import Level
+from bot.services.alert_levels import Level
 from bot.services.errors import TokenUnreadable
 from bot.services.locks import application_lock
 from bot.services.replays import SignatureLedger

@@ -16,7 +16,7 @@ from bot.runtime import Runtime
 from bot.services import aliases, digests
 from bot.services.schedules import Schedule
 from bot.services.workspaces import save_token
-from bot.slack.tokens import SlackAccess
+from bot.slack.install.tokens import SlackAccess
 from bot.worker import digest_round
 
 from .client import APP_ID, PLATFORM_TOKEN, mock_quota

@@ -17,10 +17,10 @@ from ..acedata import AceDataError
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import QuotaAlert
 from . import aliases, audit
-from .alerting import AlertState, Decision, Level, Reading, Threshold, decide, snooze
+from .alert_levels import AlertState, Decision, Level, Reading, Threshold, decide, snooze
 from .errors import AliasNotFound
 from .quota import QuotaSnapshot
-from .readings import Round
+from .rounds import Round
 from .workspaces import ensure_workspace
 
 SNOOZE_CHOICES: dict[str, float | None] = {"1h": 1, "1d": 24, "recovered": None}

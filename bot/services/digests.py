@@ -24,7 +24,7 @@ from ..db.models import DigestDelivery, DigestSchedule
 from . import aliases, audit, history
 from .errors import NoTokenConfigured
 from .quota import QuotaSnapshot
-from .readings import Round
+from .rounds import Round
 from .schedules import Schedule
 from .workspaces import ensure_workspace
 

@@ -23,7 +23,7 @@ from .audit import AuditEntry
 from .digests import DigestSetup, setup_of
 from .errors import NoTokenConfigured, TokenUnreadable
 from .quota import QuotaSnapshot
-from .readings import Round
+from .rounds import Round
 from .workspaces import platform_token
 
 logger = logging.getLogger(__name__)

@@ -15,12 +15,7 @@ from sqlalchemy import Select, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
-from ..db.installations import (
-    BOTS_TABLE,
-    INSTALLATIONS_TABLE,
-    OAUTH_STATES_TABLE,
-    store_metadata,
-)
+from ..db.installations import BOTS_TABLE, INSTALLATIONS_TABLE, OAUTH_STATES_TABLE, store_metadata
 from ..db.models import (
     Alias,
     AuditEvent,

@@ -9,9 +9,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 
 from ..runtime import Runtime
-from . import actions, alert_actions, blocks, commands, events, guards, home, views
-from .oauth import create_oauth_flow
-from .tokens import SlackAccess, TokenAuthorize
+from . import blocks
+from .ingress import middleware
+from .install.oauth import create_oauth_flow
+from .install.tokens import SlackAccess, TokenAuthorize
+from .listeners import register as register_listeners
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +51,8 @@ def create_app(runtime: Runtime, access: SlackAccess) -> AsyncApp:
         request_verification_enabled=False,
         logger=bolt_logger,
     )
-    guards.register(app, runtime)
-    events.register(app, runtime)
-    commands.register(app, runtime)
-    actions.register(app, runtime)
-    alert_actions.register(app, runtime)
-    views.register(app, runtime)
-    home.register(app, runtime)
+    middleware.register(app, runtime)
+    register_listeners(app, runtime)
 
     @app.error
     async def log_unhandled(error: Exception, body: dict[str, Any]) -> None:

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from bot.config import Settings
-from bot.services import digests, readings
+from bot.services import digests, rounds
 from bot.worker import DELIVERY_CONCURRENCY
 
 from .common import REPO
@@ -55,8 +55,8 @@ def ideal_seconds(subscriptions: int) -> float:
     at least one read."""
     per_token = math.ceil(APPLICATIONS / WORKSPACES)
     read_waves = max(
-        math.ceil(APPLICATIONS / readings.READ_CONCURRENCY),
-        math.ceil(per_token / readings.READS_PER_TOKEN),
+        math.ceil(APPLICATIONS / rounds.READ_CONCURRENCY),
+        math.ceil(per_token / rounds.READS_PER_TOKEN),
     )
     reads = read_waves * ACE_LATENCY + SLACK_LATENCY
     posts = math.ceil(subscriptions / DELIVERY_CONCURRENCY) * SLACK_LATENCY + ACE_LATENCY
@@ -156,8 +156,8 @@ def run(bench: Bench, *, sizes: list[int]) -> None:
         "wall means the worker, not the latencies, was the limit); a run stopped by the cap is "
         "compared with the ideal for the digests it sent. Limits read "
         f"from the code: DELIVERY_CONCURRENCY={DELIVERY_CONCURRENCY}, "
-        f"READ_CONCURRENCY={readings.READ_CONCURRENCY}, "
-        f"READS_PER_TOKEN={readings.READS_PER_TOKEN}. ideal = max(⌈apps ÷ read limit⌉ x "
+        f"READ_CONCURRENCY={rounds.READ_CONCURRENCY}, "
+        f"READS_PER_TOKEN={rounds.READS_PER_TOKEN}. ideal = max(⌈apps ÷ read limit⌉ x "
         "upstream + Slack, ⌈digests ÷ delivery limit⌉ x Slack + upstream). app reads should "
         "equal the distinct applications; balance reads are the global balance, once per token "
         f"per round. 'with poll waits' adds WORKER_POLL_SECONDS ({poll:g} s) between rounds, as "

@@ -33,7 +33,7 @@ from bot.db.models import DigestDelivery, DigestSchedule, utcnow
 from bot.runtime import Runtime
 from bot.services import aliases, digests, workspaces
 from bot.services.schedules import Schedule
-from bot.slack.tokens import SlackAccess
+from bot.slack.install.tokens import SlackAccess
 from bot.worker import digest_round
 
 from .common import ADMIN, app_id, vm_hwm_mib

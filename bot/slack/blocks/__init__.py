@@ -61,13 +61,7 @@ from .messages import (
     upstream_problem,
     usage_error,
 )
-from .modals import (
-    TOKEN_ACTION,
-    TOKEN_BLOCK,
-    TOKEN_MODAL_CALLBACK,
-    token_modal,
-    token_saved_view,
-)
+from .modals import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK, token_modal, token_saved_view
 
 __all__ = [
     "AUDIT_MISSING_PART",

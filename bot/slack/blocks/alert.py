@@ -17,14 +17,14 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from ...services.alerting import Level, Threshold
+from ...services.alert_levels import Level, Threshold
 from ...services.alerts import Watch
 from ...services.quota import QuotaSnapshot
-from .. import card_values
-from ..text import escape
+from .. import ids
 from .card import card_buttons
 from .forecast import forecast_text
 from .format import Blocks, amount, blocks, percent, quantity, slack_date, title, unit
+from .text import escape
 
 SNOOZE_ACTION = "quota_alert_snooze"
 _SNOOZES = (("1h", "Snooze 1 h"), ("1d", "Snooze 1 day"), ("recovered", "Snooze until recovered"))
@@ -102,7 +102,7 @@ def alert_message(
                     )
                 ]
             ),
-            ActionsBlock(block_id=card_values.ALERT_ACTIONS_BLOCK, elements=buttons),
+            ActionsBlock(block_id=ids.ALERT_ACTIONS_BLOCK, elements=buttons),
         ),
     )
 

@@ -17,9 +17,8 @@ from slack_sdk.models.blocks import (
 
 from ...acedata import Application
 from ...services.quota import QuotaSnapshot
-from .. import card_values
-from ..card_values import Origin
-from ..text import escape
+from .. import ids
+from ..ids import Origin
 from .forecast import forecast_text, spark_text
 from .format import (
     Blocks,
@@ -33,6 +32,7 @@ from .format import (
     title,
     unit,
 )
+from .text import escape
 
 MAX_HEADER = 150
 # A card is read by people in many time zones; its dates are UTC (digests use their own zone).
@@ -78,7 +78,7 @@ def quota_card(
         SectionBlock(fields=[MarkdownTextObject(text=field) for field in fields]),
         ContextBlock(elements=[MarkdownTextObject(text=context)]),
         ActionsBlock(
-            block_id=card_values.actions_block_id(origin),
+            block_id=ids.actions_block_id(origin),
             elements=card_buttons(snapshot, alias, toggleable=toggleable),
         ),
     )
@@ -94,7 +94,7 @@ def card_buttons(
     snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool
 ) -> list[ButtonElement]:
     app = snapshot.application
-    target = card_values.CardTarget(alias=alias, application_id=app.id)
+    target = ids.CardTarget(alias=alias, application_id=app.id)
     buttons = []
     if toggleable:
         # An unknown state offers both directions; a known one only the change.
@@ -104,14 +104,14 @@ def card_buttons(
         buttons = [_toggle_button(snapshot, alias, target, enable) for enable in states]
     refresh = ButtonElement(
         text=PlainTextObject(text="Refresh"),
-        action_id=card_values.REFRESH_ACTION,
-        value=card_values.encode(target),
+        action_id=ids.REFRESH_ACTION,
+        value=ids.encode(target),
     )
     return [*buttons, refresh]
 
 
 def _toggle_button(
-    snapshot: QuotaSnapshot, alias: str | None, target: card_values.CardTarget, enable: bool
+    snapshot: QuotaSnapshot, alias: str | None, target: ids.CardTarget, enable: bool
 ) -> ButtonElement:
     verb = "Enable" if enable else "Disable"
     name = named(alias, snapshot.application.id)
@@ -125,11 +125,11 @@ def _toggle_button(
             f"Calls will fail once {name}'s own quota is used up, instead of being paid from the "
             "global balance."
         )
-    value = card_values.ToggleTarget(**target.model_dump(), enable=enable)
+    value = ids.ToggleTarget(**target.model_dump(), enable=enable)
     return ButtonElement(
         text=PlainTextObject(text=f"{verb} global fallback"),
-        action_id=f"{card_values.TOGGLE_ACTION}:{'enable' if enable else 'disable'}",
-        value=card_values.encode(value),
+        action_id=f"{ids.TOGGLE_ACTION}:{'enable' if enable else 'disable'}",
+        value=ids.encode(value),
         style="primary" if enable else "danger",
         confirm=ConfirmObject(
             title=PlainTextObject(text=f"{verb} global fallback?"),

@@ -24,9 +24,8 @@ from slack_sdk.models.blocks import (
 from ...acedata import Application
 from ...services.forecast import Forecast
 from ...services.quota import QuotaSnapshot
-from .. import card_values
-from ..parsing import USAGE
-from ..text import clip, escape
+from .. import ids
+from ..listeners.commands.grammar import USAGE
 from .card import MAX_HEADER, card_buttons
 from .forecast import forecast_text, spark_text
 from .format import (
@@ -43,6 +42,7 @@ from .format import (
     unit,
 )
 from .format import title as service_title
+from .text import clip, escape
 
 LOW_PERCENT = 10
 LOW_WITHIN = timedelta(days=3)
@@ -207,7 +207,7 @@ def _alias_blocks(
     return [
         SectionBlock(text=MarkdownTextObject(text=f"{first}\n{' · '.join(details)}")),
         ActionsBlock(
-            block_id=f"{card_values.actions_block_id('digest')}:{index}",
+            block_id=f"{ids.actions_block_id('digest')}:{index}",
             elements=card_buttons(snapshot, line.alias, toggleable=True),
         ),
     ]

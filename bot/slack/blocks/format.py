@@ -7,7 +7,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any
 
 from ...acedata import Application
-from ..text import clip, escape
+from .text import clip, escape
 
 Blocks = list[dict[str, Any]]
 MAX_SECTION_CHARS = 2900

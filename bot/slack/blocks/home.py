@@ -27,21 +27,13 @@ from ...acedata import AceDataError, Application
 from ...services.aliases import LinkedAlias
 from ...services.digests import DigestSetup
 from ...services.home import AdminHome, AliasReading, HomeAlert, MemberHome, TokenStatus
-from ..text import clip, escape
 from .alert import threshold_text
 from .card import UTC_ZONE
 from .forecast import forecast_text
-from .format import (
-    MAX_SECTION_CHARS,
-    fallback_state,
-    percent,
-    quantity,
-    slack_date,
-    title,
-    unit,
-)
+from .format import MAX_SECTION_CHARS, fallback_state, percent, quantity, slack_date, title, unit
 from .lists import admins_text, audit_list, help_blocks
 from .messages import upstream_problem
+from .text import clip, escape
 
 # A block as a builder or as the dict a shared builder returns; the view takes both.
 Item = Block | dict[str, Any]

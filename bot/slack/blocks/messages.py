@@ -17,8 +17,8 @@ from ...acedata import (
 from ...services.digests import DigestSetup, LastDelivery
 from ...services.fallback import FallbackResult
 from ...services.schedules import Schedule
-from ..text import escape
 from .format import fallback_state, named, slack_date, title
+from .text import escape
 
 NO_TOKEN = (
     ":key: No Ace Data Cloud token is set for this workspace yet. An admin can set one with "

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from ..text import clip, escape
+from .text import clip, escape
 
 TOKEN_MODAL_CALLBACK = "quota_token_modal"
 TOKEN_BLOCK = "token"

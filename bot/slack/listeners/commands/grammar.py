@@ -9,15 +9,15 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from zoneinfo import available_timezones
 
-from ..services.alerting import Threshold
-from ..services.aliases import (
+from ....services.alert_levels import Threshold
+from ....services.aliases import (
     looks_like_application_id,
     normalize_alias,
     normalize_application_id,
 )
-from ..services.errors import InvalidAlias, InvalidApplicationId
-from ..services.schedules import WEEKDAYS, Kind
-from .text import escape, quote_input
+from ....services.errors import InvalidAlias, InvalidApplicationId
+from ....services.schedules import WEEKDAYS, Kind
+from ...blocks.text import escape, quote_input
 
 MAX_TEXT_LENGTH = 300
 WORKSPACE_FLAG = "--workspace"

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ...acedata import AceDataError
-from ...services import aliases
-from ...services.errors import NoTokenConfigured, TokenUnreadable
-from ...services.quota import observe_quota
-from .. import blocks
-from ..parsing import ListAliases, ShowAlias, ShowApplication
+from ....acedata import AceDataError
+from ....services import aliases
+from ....services.errors import NoTokenConfigured, TokenUnreadable
+from ....services.quota import observe_quota
+from ... import blocks
 from .context import CommandContext
+from .grammar import ListAliases, ShowAlias, ShowApplication
 
 logger = logging.getLogger(__name__)
 

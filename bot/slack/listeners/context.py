@@ -11,14 +11,14 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
-from ..runtime import Runtime
-from ..services.errors import NoTokenConfigured, TokenUnreadable
-from ..services.workspaces import platform_token
-from . import blocks
-from .api_errors import slack_error
-from .authz import AdminCheckFailed, NotAdmin, require_admin
-from .responder import ResponseUrl
+from ...db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
+from ...runtime import Runtime
+from ...services.errors import NoTokenConfigured, TokenUnreadable
+from ...services.workspaces import platform_token
+from .. import blocks
+from ..api_errors import slack_error
+from ..authz import AdminCheckFailed, NotAdmin, require_admin
+from ..outbound.response_url import ResponseUrl
 
 logger = logging.getLogger(__name__)
 

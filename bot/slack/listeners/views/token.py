@@ -8,14 +8,14 @@ import logging
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..acedata import AceDataError, InvalidToken, UpstreamTimeout
-from ..db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
-from ..runtime import Runtime
-from ..services.workspaces import save_token
-from . import blocks
-from .authz import AdminCheckFailed, is_admin
-from .envelope import ViewSubmission
-from .guards import ENVELOPE, RECEIVED_AT, REPLAY_UNCHECKED
+from ....acedata import AceDataError, InvalidToken, UpstreamTimeout
+from ....db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
+from ....runtime import Runtime
+from ....services.workspaces import save_token
+from ... import blocks
+from ...authz import AdminCheckFailed, is_admin
+from ...ingress.envelope import ViewSubmission
+from ...ingress.middleware import ENVELOPE, RECEIVED_AT, REPLAY_UNCHECKED
 
 logger = logging.getLogger(__name__)
 

@@ -9,18 +9,18 @@ import re
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from ..db.models import utcnow
-from ..runtime import Runtime
-from ..services.alerts import SNOOZE_CHOICES, snooze_alert
-from ..services.aliases import normalize_alias
-from ..services.errors import ServiceError
-from . import blocks
-from .blocks.alert import SNOOZE_ACTION
-from .context import PressContext, common_failure_text
-from .envelope import ButtonPress
-from .guards import ENVELOPE, REPLAY_UNCHECKED, first_delivery
-from .responder import ResponseUrl
-from .text import escape
+from ....db.models import utcnow
+from ....runtime import Runtime
+from ....services.alerts import SNOOZE_CHOICES, snooze_alert
+from ....services.aliases import normalize_alias
+from ....services.errors import ServiceError
+from ... import blocks
+from ...blocks.alert import SNOOZE_ACTION
+from ...blocks.text import escape
+from ...ingress.envelope import ButtonPress
+from ...ingress.middleware import ENVELOPE, REPLAY_UNCHECKED, first_delivery
+from ...outbound.response_url import ResponseUrl
+from ..context import PressContext, common_failure_text
 
 logger = logging.getLogger(__name__)
 

@@ -14,13 +14,19 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ...runtime import Runtime
-from ...services.errors import AliasNotFound
-from .. import blocks
+from ....runtime import Runtime
+from ....services.errors import AliasNotFound
+from ... import blocks
+from ...ingress.envelope import SlashCommand
+from ...ingress.middleware import ENVELOPE, REPLAY_UNCHECKED, first_delivery
+from ...outbound.response_url import ResponseUrl
 from ..context import common_failure_text
-from ..envelope import SlashCommand
-from ..guards import ENVELOPE, REPLAY_UNCHECKED, first_delivery
-from ..parsing import (
+from .admins import change_admin, list_admins, open_token_modal, show_audit
+from .alerts import alert_off, list_alerts, set_alert
+from .aliases import link_alias, unlink_alias
+from .context import CommandContext
+from .digests import digest_now, digest_off, set_digest, show_digest
+from .grammar import (
     AlertOff,
     ChangeAdmin,
     DigestNow,
@@ -42,12 +48,6 @@ from ..parsing import (
     UsageError,
     parse,
 )
-from ..responder import ResponseUrl
-from .admins import change_admin, list_admins, open_token_modal, show_audit
-from .alerts import alert_off, list_alerts, set_alert
-from .aliases import link_alias, unlink_alias
-from .context import CommandContext
-from .digests import digest_now, digest_off, set_digest, show_digest
 from .lookup import list_aliases, show_alias, show_application
 
 logger = logging.getLogger(__name__)

@@ -12,15 +12,15 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..acedata import AceDataError, Application
-from ..db.models import utcnow
-from ..runtime import Runtime
-from ..services import digests
-from ..services.readings import Round
-from . import blocks
-from .api_errors import slack_error
-from .blocks.digest import DigestLine, DigestMessage, digest_messages
-from .context import common_failure_text
+from ...acedata import AceDataError, Application
+from ...db.models import utcnow
+from ...runtime import Runtime
+from ...services import digests
+from ...services.rounds import Round
+from .. import blocks
+from ..api_errors import slack_error
+from ..blocks.digest import DigestLine, DigestMessage, digest_messages
+from ..listeners.context import common_failure_text
 
 logger = logging.getLogger(__name__)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ...acedata import AceDataError
-from ...services import aliases
-from .. import blocks
-from ..parsing import LinkAlias, UnlinkAlias
+from ....acedata import AceDataError
+from ....services import aliases
+from ... import blocks
 from .context import CommandContext
+from .grammar import LinkAlias, UnlinkAlias
 from .lookup import QUOTA_DEADLINE
 
 logger = logging.getLogger(__name__)

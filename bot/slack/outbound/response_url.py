@@ -22,7 +22,7 @@ from slack_sdk.http_retry.state import RetryState
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 if TYPE_CHECKING:
-    from ..runtime import Runtime
+    from ...runtime import Runtime
 
 logger = logging.getLogger(__name__)
 

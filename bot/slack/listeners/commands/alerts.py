@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from ...db.models import utcnow
-from ...services import alerts, aliases
-from ..blocks.alert import alert_list, threshold_text
-from ..parsing import AlertOff, ListAlerts, SetAlert
-from ..text import escape
+from ....db.models import utcnow
+from ....services import alerts, aliases
+from ...blocks.alert import alert_list, threshold_text
+from ...blocks.text import escape
 from .context import CommandContext
 from .digests import backfill_history
+from .grammar import AlertOff, ListAlerts, SetAlert
 
 logger = logging.getLogger(__name__)
 

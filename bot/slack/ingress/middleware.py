@@ -14,9 +14,10 @@ from typing import Any
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext, AsyncBoltRequest
 
-from ..db.database import DatabaseUnavailable
-from ..runtime import Runtime
-from . import blocks, envelope
+from ...db.database import DatabaseUnavailable
+from ...runtime import Runtime
+from .. import blocks
+from . import envelope
 
 logger = logging.getLogger(__name__)
 

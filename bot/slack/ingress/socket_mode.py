@@ -24,7 +24,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from .api_errors import slack_error
+from ..api_errors import slack_error
 
 logger = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-from ..db.database import DatabaseUnavailable
-from ..runtime import Runtime
-from ..services import installs
-from .guards import first_delivery
+from ....db.database import DatabaseUnavailable
+from ....runtime import Runtime
+from ....services import installs
+from ...ingress.middleware import first_delivery
 
 logger = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..db.database import DatabaseUnavailable
-from ..runtime import Runtime
-from ..services import home
-from . import blocks
-from .api_errors import slack_error
-from .authz import AdminCheckFailed, is_admin
-from .envelope import ButtonPress
-from .guards import ENVELOPE, first_delivery
+from ....db.database import DatabaseUnavailable
+from ....runtime import Runtime
+from ....services import home
+from ... import blocks
+from ...api_errors import slack_error
+from ...authz import AdminCheckFailed, is_admin
+from ...ingress.envelope import ButtonPress
+from ...ingress.middleware import ENVELOPE, first_delivery
 
 logger = logging.getLogger(__name__)
 

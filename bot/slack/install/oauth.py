@@ -17,15 +17,15 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..db.database import DatabaseUnavailable
-from ..db.installations import (
+from ...db.database import DatabaseUnavailable
+from ...db.installations import (
     STATE_EXPIRATION_SECONDS,
     EncryptedInstallationStore,
     oauth_state_store,
 )
-from ..db.models import utcnow
-from ..runtime import Runtime
-from ..services import installs
+from ...db.models import utcnow
+from ...runtime import Runtime
+from ...services import installs
 
 logger = logging.getLogger(__name__)
 

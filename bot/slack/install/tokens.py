@@ -27,12 +27,12 @@ from sqlalchemy import and_, desc, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.database import Database, DatabaseUnavailable
-from ..db.installations import EncryptedInstallationStore, installation_store
-from ..db.models import Workspace
-from ..runtime import Runtime
-from ..services.workspaces import record_enterprise
-from .api_errors import slack_error
+from ...db.database import Database, DatabaseUnavailable
+from ...db.installations import EncryptedInstallationStore, installation_store
+from ...db.models import Workspace
+from ...runtime import Runtime
+from ...services.workspaces import record_enterprise
+from ..api_errors import slack_error
 from .identity import BotIdentity
 
 logger = logging.getLogger(__name__)

@@ -9,15 +9,15 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from ...db.models import utcnow
-from ...services import aliases, digests
-from ...services.backfill import backfill_all
-from ...services.schedules import Schedule
-from .. import blocks
+from ....db.models import utcnow
+from ....services import aliases, digests
+from ....services.backfill import backfill_all
+from ....services.schedules import Schedule
+from ... import blocks
+from ...outbound.digests import compose_now, post
 from ..context import common_failure_text
-from ..digests import compose_now, post
-from ..parsing import DigestNow, DigestOff, SetDigest, ShowDigest, time_zone
 from .context import CommandContext
+from .grammar import DigestNow, DigestOff, SetDigest, ShowDigest, time_zone
 
 logger = logging.getLogger(__name__)
 

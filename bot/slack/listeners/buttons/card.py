@@ -16,33 +16,28 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ..acedata import AceDataError
-from ..runtime import Runtime
-from ..services.aliases import check_card_target, is_linked_in_workspace, is_visible_in_channel
-from ..services.errors import (
-    AliasNotFound,
-    ApplicationNotLinked,
-    NoTokenConfigured,
-    TargetMoved,
-)
-from ..services.fallback import (
+from ....acedata import AceDataError
+from ....runtime import Runtime
+from ....services.aliases import check_card_target, is_linked_in_workspace, is_visible_in_channel
+from ....services.errors import AliasNotFound, ApplicationNotLinked, NoTokenConfigured, TargetMoved
+from ....services.fallback import (
     FallbackRequest,
     FallbackResult,
     record_attempt,
     record_unreadable_button,
     set_global_fallback,
 )
-from ..services.locks import LockBusy
-from ..services.quota import QuotaSnapshot, observe_quota
-from . import blocks, card_values
-from .api_errors import slack_error
-from .authz import AdminCheckFailed, NotAdmin
-from .card_values import CardTarget, InvalidButtonValue, Origin
-from .context import PressContext, common_failure_text
-from .digests import compose_now
-from .envelope import ButtonPress
-from .guards import ENVELOPE, REPLAY_UNCHECKED, first_delivery
-from .responder import ResponseUrl
+from ....services.locks import LockBusy
+from ....services.quota import QuotaSnapshot, observe_quota
+from ... import blocks, ids
+from ...api_errors import slack_error
+from ...authz import AdminCheckFailed, NotAdmin
+from ...ids import CardTarget, InvalidButtonValue, Origin
+from ...ingress.envelope import ButtonPress
+from ...ingress.middleware import ENVELOPE, REPLAY_UNCHECKED, first_delivery
+from ...outbound.digests import compose_now
+from ...outbound.response_url import ResponseUrl
+from ..context import PressContext, common_failure_text
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +70,7 @@ class CardContext(PressContext):
             replay_unchecked=replay_unchecked,
             message_ts=press.message_ts,
             is_ephemeral=press.container.is_ephemeral,
-            origin=card_values.origin_of(press.action.block_id),
+            origin=ids.origin_of(press.action.block_id),
             block_id=press.action.block_id,
             value=press.action.value,
         )
@@ -162,8 +157,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
         return handle
 
-    app.action(re.compile(rf"^{card_values.TOGGLE_ACTION}(:\w+)?$"))(listener(toggle_fallback))
-    app.action(card_values.REFRESH_ACTION)(listener(refresh_card))
+    app.action(re.compile(rf"^{ids.TOGGLE_ACTION}(:\w+)?$"))(listener(toggle_fallback))
+    app.action(ids.REFRESH_ACTION)(listener(refresh_card))
 
 
 async def run_card_action(
@@ -229,7 +224,7 @@ async def _authorized_fallback_request(context: CardContext) -> tuple[FallbackRe
     with. Every refusal is audited before it is raised."""
     db = context.runtime.db
     try:
-        target = card_values.decode_toggle(context.value)
+        target = ids.decode_toggle(context.value)
     except InvalidButtonValue:
         await record_unreadable_button(db, team_id=context.team_id, user_id=context.user_id)
         raise
@@ -312,7 +307,7 @@ async def _report_fallback_result(
 
 
 async def refresh_card(context: CardContext) -> None:
-    target = card_values.decode_target(context.value)
+    target = ids.decode_target(context.value)
     db = context.runtime.db
     toggleable = True
     if target.alias is not None:
