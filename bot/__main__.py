@@ -16,21 +16,13 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import CONFIG_HELP, ConfigError, Settings, load_settings
-from .db.crypto import EncryptionKeyError, Keyring
+from .config import CONFIG_HELP, REQUIRED, ConfigError, Settings, configure_logging, load_settings
+from .db.crypto import EncryptionKeyError
 from .db.engine import create_engine
 from .db.migrate import explain_database_error, schema_is_current, upgrade_to_head
+from .runtime import SHUTDOWN_GRACE
 
 logger = logging.getLogger("bot")
-
-# What each command cannot run without (see `load_settings`).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "serve": ("slack_signing_secret", "slack_credentials", "encryption_key"),
-    "socket": ("slack_app_token", "slack_credentials", "encryption_key"),
-    "worker": ("slack_credentials", "encryption_key"),
-    "migrate": (),
-    "purge-workspace": ("encryption_key",),
-}
 
 
 class StartupError(Exception):
@@ -69,15 +61,6 @@ def main(argv: list[str] | None = None) -> None:
     except (EncryptionKeyError, StartupError) as exc:
         print(f"quota-bot: {exc}", file=sys.stderr)
         sys.exit(2)
-
-
-def configure_logging() -> None:
-    """One format for every process of the bot (WEB_CONCURRENCY's included)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # One line per upstream call is noise at INFO; failures are logged by the bot with context.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def migrate(settings: Settings) -> None:
@@ -191,7 +174,7 @@ def serve(settings: Settings) -> None:
 
     listener = bind(settings.host, settings.port)
     make_sqlite_directory(settings)
-    Keyring.from_settings(settings)  # a bad key, or its file, stops start-up here in one line
+    settings.keyring()  # a bad key, or its file, stops start-up here in one line
     prepare_database(settings)
     processes = settings.web_concurrency
     # No access log: it would write the OAuth redirect's code and state into the logs.
@@ -218,10 +201,9 @@ def socket_mode(settings: Settings) -> None:
     from .slack.app import create_app
     from .slack.ingress.socket_mode import SocketModeRefused, run_socket_mode
     from .slack.install.tokens import SlackAccess
-    from .web import SHUTDOWN_GRACE
 
     make_sqlite_directory(settings)
-    Keyring.from_settings(settings)
+    settings.keyring()
     prepare_database(settings)
 
     async def run() -> None:
@@ -248,11 +230,10 @@ def socket_mode(settings: Settings) -> None:
 def worker(settings: Settings) -> None:
     from .runtime import Runtime
     from .slack.install.tokens import SlackAccess
-    from .web import SHUTDOWN_GRACE
     from .worker import run_scheduler
 
     make_sqlite_directory(settings)
-    Keyring.from_settings(settings)
+    settings.keyring()
     prepare_database(settings)
 
     async def run() -> None:

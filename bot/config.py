@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from .db.crypto import EncryptionKeyError, parse_keys
+from .db.crypto import EncryptionKeyError, Keyring, parse_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///quota-bot.db"
 CONFIG_HELP = (
@@ -134,6 +135,12 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
+    def keyring(self) -> Keyring:
+        """The keys secrets are encrypted with: ENCRYPTION_KEY, or a key file beside a
+        file-backed SQLite database (EncryptionKeyError when there can be neither)."""
+        key = self.encryption_key.get_secret_value() if self.encryption_key else None
+        return Keyring.open(key, self.sqlite_path)
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -226,3 +233,22 @@ def load_settings(*, required: tuple[str, ...] = (), **overrides: object) -> Set
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+# What each command cannot run without (see `load_settings`).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "serve": ("slack_signing_secret", "slack_credentials", "encryption_key"),
+    "socket": ("slack_app_token", "slack_credentials", "encryption_key"),
+    "worker": ("slack_credentials", "encryption_key"),
+    "migrate": (),
+    "purge-workspace": ("encryption_key",),
+}
+
+
+def configure_logging() -> None:
+    """One format for every process of the bot (WEB_CONCURRENCY's included)."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # One line per upstream call is noise at INFO; failures are logged by the bot with context.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from .acedata import AceDataClient
 from .config import Settings
-from .db.crypto import Keyring, attach_keyring
+from .db.crypto import attach_keyring
 from .db.database import Database, DatabaseUnavailable
 from .db.engine import create_engine
 from .services.replays import SignatureLedger
@@ -30,6 +30,8 @@ from .services.workspaces import count_unreadable_tokens
 
 logger = logging.getLogger(__name__)
 
+# How long a stopping process waits for work in flight (a card being read) to finish.
+SHUTDOWN_GRACE = 10.0
 # The longest a Slack call waits on a Retry-After before the caller gets the rate-limit error.
 MAX_SLACK_WAIT = 60.0
 
@@ -71,7 +73,7 @@ class Runtime:
     async def open(cls, settings: Settings) -> Runtime:
         """Start the process's resources; must run inside the event loop that will use them."""
         engine = create_engine(settings.database_url, timeout=settings.database_timeout)
-        attach_keyring(engine, Keyring.from_settings(settings))
+        attach_keyring(engine, settings.keyring())
         db = Database(engine, timeout=settings.database_timeout)
         return cls(
             settings=settings,

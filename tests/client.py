@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from bot.config import Settings
 from bot.db.models import Base
 from bot.runtime import Runtime
-from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+from bot.slack.ids import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
 
 from .slack_server import TEAM_ID, Call, SlackServer
 

@@ -32,7 +32,7 @@ async def test_list_follows_every_page(client: AceDataClient, acedata: respx.Moc
         ),
         httpx.Response(200, json={"count": 3, "results": [application(GLOBAL_APP_ID)]}),
     ]
-    apps = await client.list_applications(PLATFORM_TOKEN)
+    apps = [app async for app in client.iter_applications(PLATFORM_TOKEN)]
     assert [app.id for app in apps] == [APP_ID, OTHER_APP_ID, GLOBAL_APP_ID]
     offsets = [call.request.url.params["offset"] for call in route.calls]
     assert offsets == ["0", "2"]

@@ -15,7 +15,7 @@ import pytest
 import respx
 
 from bot.services import aliases
-from bot.slack.blocks import HOME_TOKEN_ACTION, TOKEN_MODAL_CALLBACK
+from bot.slack.ids import HOME_TOKEN_ACTION, TOKEN_MODAL_CALLBACK
 
 from .client import (
     ADMIN,

@@ -44,7 +44,7 @@ def test_no_use_means_no_date() -> None:
 
 def test_one_observation_is_not_enough_history() -> None:
     result = forecast([reading(1, 100, 0)], now=NOW, remaining=Decimal(100))
-    assert not result.enough_history
+    assert result.per_day is None
     assert result.runs_out_at is None
 
 

@@ -33,7 +33,8 @@ from bot.services.home import (
 from bot.services.quota import QuotaSnapshot
 from bot.services.schedules import Schedule
 from bot.slack import blocks
-from bot.slack.blocks.home import HOME_READ_LIMIT, HOME_TOKEN_ACTION
+from bot.slack.blocks.home import HOME_READ_LIMIT
+from bot.slack.ids import HOME_TOKEN_ACTION
 
 from .client import GLOBAL_APP_ID, application
 from .test_blocks import (

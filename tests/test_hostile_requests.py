@@ -17,8 +17,7 @@ import respx
 from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import Engine, text
 
-from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
-from bot.slack.ids import TOGGLE_ACTION
+from bot.slack.ids import TOGGLE_ACTION, TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
 
 from .client import (
     ADMIN,

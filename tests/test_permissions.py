@@ -6,7 +6,7 @@ import pytest
 import respx
 from sqlalchemy import Engine
 
-from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+from bot.slack.ids import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
 
 from .client import (
     ADMIN,

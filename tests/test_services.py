@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.db.database import Database
 from bot.db.engine import create_engine
 from bot.runtime import Runtime
-from bot.services import alerts, digests, installs
+from bot.services import alerts, delivery, installs
 from bot.services.alert_levels import Level
 from bot.services.errors import TokenUnreadable
 from bot.services.locks import application_lock
@@ -100,10 +100,10 @@ async def test_work_finishing_after_an_uninstall_never_lifts_its_pause(
     with db.connect() as connection:
         paused = connection.execute(text("SELECT paused_reason FROM quota_alerts")).all()
     assert paused == [("uninstalled",)]
-    assert digests.pause_reason("token_revoked") == "uninstalled"
-    assert digests.pause_reason("invalid_auth") == "uninstalled"
-    assert digests.pause_reason("channel_not_found") == "channel_not_found"
-    assert digests.pause_reason("ratelimited") is None
+    assert delivery.pause_reason("token_revoked") == "uninstalled"
+    assert delivery.pause_reason("invalid_auth") == "uninstalled"
+    assert delivery.pause_reason("channel_not_found") == "channel_not_found"
+    assert delivery.pause_reason("ratelimited") is None
 
 
 async def test_signatures_arriving_together_are_recorded_in_one_insert(runtime: Runtime) -> None:

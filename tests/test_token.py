@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, text
 
 from bot.config import Settings
-from bot.slack.blocks import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+from bot.slack.ids import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
 
 from .client import (
     ADMIN,

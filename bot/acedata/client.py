@@ -193,11 +193,6 @@ class AceDataClient:
             if not items or (isinstance(count, int) and offset >= count):
                 return
 
-    async def list_applications(
-        self, token: str, *, deadline: float = DEFAULT_DEADLINE, **filters: str
-    ) -> list[Application]:
-        return [app async for app in self.iter_applications(token, deadline=deadline, **filters)]
-
     async def get_global_balance(
         self, token: str, *, deadline: float = DEFAULT_DEADLINE
     ) -> Application | None:

@@ -10,15 +10,12 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Dialect, Text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.types import TypeDecorator
-
-if TYPE_CHECKING:
-    from ..config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +64,12 @@ class Keyring:
         self._fernet = fernet
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Keyring:
-        """`ENCRYPTION_KEY`, or for file-backed SQLite a key file kept beside the database."""
-        if settings.encryption_key is not None:
-            return cls(parse_keys(settings.encryption_key.get_secret_value()))
-        path = settings.sqlite_path
+    def open(cls, keys: str | None, beside: Path | None) -> Keyring:
+        """`keys` (ENCRYPTION_KEY's value), or without them a key file kept beside `beside`,
+        the file of a file-backed SQLite database."""
+        if keys is not None:
+            return cls(parse_keys(keys))
+        path = beside
         if path is None:
             raise EncryptionKeyError(
                 "ENCRYPTION_KEY is required for this DATABASE_URL (a key file is generated only "

@@ -6,6 +6,8 @@ it (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers never check one aler
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,10 +20,13 @@ from ..db.database import Database, DatabaseUnavailable
 from ..db.models import QuotaAlert
 from . import aliases, audit
 from .alert_levels import AlertState, Decision, Level, Reading, Threshold, decide, snooze
-from .errors import AliasNotFound
+from .delivery import Posted, pause_reason, tell_who_set_it
+from .errors import AliasNotFound, NoTokenConfigured
 from .quota import QuotaSnapshot
 from .rounds import Round
 from .workspaces import ensure_workspace
+
+logger = logging.getLogger(__name__)
 
 SNOOZE_CHOICES: dict[str, float | None] = {"1h": 1, "1d": 24, "recovered": None}
 
@@ -281,3 +286,46 @@ async def evaluate(
         calls_fail_when_out=app.allow_consume_global is not True or global_empty,
     )
     return Check(watch, snapshot, decide(watch.state, reading, watch.threshold, now))
+
+
+# Posts what a check has to say (it got worse, or came back); what the post came to.
+Notify = Callable[[Check], Awaitable[Posted]]
+# Tells whoever set the alert that it stopped, with Slack's error.
+TellWatcher = Callable[[Watch, str], Awaitable[None]]
+
+
+async def check(
+    db: Database,
+    round_: Round,
+    watch: Watch,
+    notify: Notify,
+    *,
+    token: Callable[[str], Awaitable[str]],
+    tell: TellWatcher,
+    now: datetime,
+) -> Check | None:
+    """Read the watched alias, decide, and tell the channel if it got worse (or came back); the
+    state is saved only once the channel was told, so a check that cannot read or post leaves
+    it as it was, to be tried next time. A channel Slack refuses pauses the alert. The check
+    made, or None when it was skipped."""
+    where = f"team={watch.team_id} channel={watch.channel_id} alias={watch.alias}"
+    try:
+        found = await evaluate(db, round_, watch, token=await token(watch.team_id), now=now)
+    except (CheckSkipped, NoTokenConfigured, DatabaseUnavailable) as exc:
+        logger.warning("Alert check %s skipped: %s", where, exc)
+        return None
+    decision = found.decision
+    if decision.post is not None or decision.recovered:
+        posted = await notify(found)
+        if posted.error is not None:
+            logger.warning("Alert %s not posted: %s", where, posted.error)
+            reason = pause_reason(posted.error)
+            if reason is not None:
+                await save_state(db, watch, watch.state, paused_reason=reason)
+            if tell_who_set_it(posted.error):
+                await tell(watch, posted.error)
+            return found
+        told = decision.post.name.lower() if decision.post is not None else "recovered"
+        logger.info("Alert %s: told the channel (%s)", where, told)
+    await save_state(db, watch, decision.state)
+    return found

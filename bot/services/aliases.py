@@ -208,9 +208,6 @@ async def resolve(db: Database, *, team_id: str, channel_id: str, name: str) -> 
     return min(candidates, key=lambda alias: alias.is_workspace_wide)
 
 
-_TargetRow = tuple[str, str, str | None, str | None, bool]
-
-
 async def resolve_with_token(
     db: Database, *, team_id: str, channel_id: str, name: str, fallback: str | None
 ) -> tuple[LinkedAlias, str]:

@@ -10,6 +10,8 @@ missed slot is sent, marked late.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
@@ -20,33 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..acedata import AceDataError
 from ..db.database import Database, DatabaseUnavailable
-from ..db.models import DigestDelivery, DigestSchedule
+from ..db.models import DigestDelivery, DigestSchedule, utcnow
 from . import aliases, audit, history
+from .delivery import Posted, pause_reason, tell_who_set_it
 from .errors import NoTokenConfigured
 from .quota import QuotaSnapshot
 from .rounds import Round
 from .schedules import Schedule
 from .workspaces import ensure_workspace
 
+logger = logging.getLogger(__name__)
+
 LEASE = timedelta(minutes=5)
 # A slot sent later than this after it was due says so.
 LATE_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 2
-# Slack errors after which a schedule is paused rather than tried again next time.
-# Slack errors after which posting again is pointless: the schedule (or alert) is paused.
-CHANNEL_GONE = frozenset(
-    {"channel_not_found", "not_in_channel", "is_archived", "account_inactive", "token_revoked"}
-)
-# Paused because the workspace uninstalled the app (or its token died): a re-install resumes it.
-UNINSTALLED = "uninstalled"
-_TOKEN_GONE = frozenset({"account_inactive", "token_revoked", "invalid_auth"})
-
-
-def pause_reason(slack_error: str | None) -> str | None:
-    """Why a schedule or alert is paused after `slack_error`, or None to keep it running."""
-    if slack_error in _TOKEN_GONE:
-        return UNINSTALLED
-    return slack_error if slack_error in CHANNEL_GONE else None
 
 
 @dataclass(frozen=True)
@@ -332,6 +322,83 @@ async def finish(
             )
 
     await db.run(write)
+
+
+# Composes and posts one slot's digest, calling `posted` with the first message's ts as soon as
+# Slack takes it; what the post came to.
+Send = Callable[["ClaimedSlot", Callable[[str], Awaitable[None]]], Awaitable[Posted]]
+# Tells whoever set the schedule that it stopped, with Slack's error.
+Tell = Callable[["DigestSetup", str], Awaitable[None]]
+FINISH_ATTEMPTS = 3
+
+
+async def deliver(
+    db: Database,
+    slot: ClaimedSlot,
+    send: Send,
+    *,
+    clock: Callable[[], datetime],
+    tell: Tell,
+    backoff: float,
+) -> Posted | None:
+    """Send one claimed slot at most once: renew the claim (a slot taken over is left alone),
+    post, record the message's ts the moment Slack takes it, then record the outcome. A slot
+    left unrecorded (the database failed before the post) is claimed again after its lease;
+    one recorded as posted never is. What the post came to, or None when nothing was sent."""
+    where = _where(slot)
+    try:
+        if not await start(db, slot, now=clock()):
+            logger.info("Digest %s was taken over by another worker", where)
+            return None
+
+        async def posted(ts: str) -> None:
+            try:
+                await mark_posted(db, slot, ts)
+            except DatabaseUnavailable as exc:  # the outcome, ts included, is recorded below
+                logger.warning("Digest %s posted but not yet marked: %s", where, exc)
+
+        result = await send(slot, posted)
+    except DatabaseUnavailable as exc:
+        logger.warning("Digest %s waits for the database: %s", where, exc)
+        return None
+    except Exception:
+        logger.exception("Digest %s failed", where)
+        result = Posted(None, "internal_error")
+    await _record(db, slot, result, backoff=backoff)
+    if result.error is None:
+        logger.info("Digest %s sent", where)
+    else:
+        logger.warning("Digest %s: Slack said %s", where, result.error)
+        if tell_who_set_it(result.error):
+            await tell(slot.setup, result.error)
+    return result
+
+
+async def _record(db: Database, slot: ClaimedSlot, result: Posted, *, backoff: float) -> None:
+    """Record the outcome, trying a little harder than usual: an unrecorded slot without its
+    message ts would be sent again after its lease."""
+    for attempt in range(FINISH_ATTEMPTS):
+        try:
+            await finish(
+                db,
+                slot,
+                # When it was sent, as the readings are timed: "change since the last digest".
+                now=utcnow(),
+                outcome="sent" if result.ts else "failed",
+                message_ts=result.ts,
+                slack_error=result.error,
+            )
+            return
+        except DatabaseUnavailable as exc:
+            logger.warning(
+                "Digest %s outcome not recorded (try %d): %s", _where(slot), attempt + 1, exc
+            )
+            await asyncio.sleep(backoff * 2**attempt)
+
+
+def _where(slot: ClaimedSlot) -> str:
+    setup = slot.setup
+    return f"team={setup.team_id} channel={setup.channel_id} slot={slot.slot.isoformat()}"
 
 
 async def previous_delivery_time(db: Database, slot: ClaimedSlot) -> datetime | None:

@@ -1,6 +1,10 @@
-"""Domain failures the Slack layer turns into sentences."""
+"""Domain failures the Slack layer turns into sentences, the database's included (so that
+listeners need not import the database layer to name them)."""
 
 from __future__ import annotations
+
+from ..db.database import DatabaseOutcomeUnknown as DatabaseOutcomeUnknown
+from ..db.database import DatabaseUnavailable as DatabaseUnavailable
 
 
 class ServiceError(Exception):
@@ -50,3 +54,19 @@ class ApplicationNotLinked(ServiceError):
     def __init__(self, application_id: str) -> None:
         super().__init__(application_id)
         self.application_id = application_id
+
+
+class NotAdmin(Exception):
+    """The acting user is not a bot admin; `action` says what they tried."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
+
+
+class AdminCheckFailed(Exception):
+    """Slack could not confirm the user's role (users.info failed), so nothing was done."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -40,10 +40,6 @@ class Forecast:
     global_lasts_until: datetime | None
     daily_use: tuple[Decimal | None, ...]
 
-    @property
-    def enough_history(self) -> bool:
-        return self.per_day is not None
-
 
 def forecast(
     observations: Sequence[Observation],

@@ -28,7 +28,8 @@ from ..db.models import (
     Workspace,
 )
 from . import audit
-from .digests import UNINSTALLED, schedule_of
+from .delivery import UNINSTALLED
+from .digests import schedule_of
 
 _SLACK_TABLES = store_metadata().tables
 _INSTALLATION_TABLES: tuple[Table, ...] = (

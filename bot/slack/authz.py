@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..db.database import Database
+from ..services.errors import AdminCheckFailed, NotAdmin
 from ..services.permissions import is_listed_admin
 from .api_errors import slack_error
 
@@ -17,22 +18,6 @@ logger = logging.getLogger(__name__)
 SLACK_ADMIN_FLAGS = ("is_admin", "is_owner", "is_primary_owner")
 # Slack's answers that mean "no such user", as opposed to "could not tell right now".
 _NO_SUCH_USER = {"user_not_found", "user_not_visible"}
-
-
-class NotAdmin(Exception):
-    """The acting user is not a bot admin; `action` says what they tried."""
-
-    def __init__(self, action: str) -> None:
-        super().__init__(action)
-        self.action = action
-
-
-class AdminCheckFailed(Exception):
-    """Slack could not confirm the user's role (users.info failed), so nothing was done."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 async def is_admin(client: AsyncWebClient, db: Database, *, team_id: str, user_id: str) -> bool:

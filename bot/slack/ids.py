@@ -1,4 +1,6 @@
-"""What the quota card's buttons carry, and reading it back without trusting it."""
+"""Every routing string the bot's messages and views carry (action, block and callback ids),
+and every button value as a model, read back without trusting it. The only place they are
+defined: renderers write them, listeners route on them."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
 
+from ..services.alerts import SNOOZE_CHOICES
 from ..services.aliases import normalize_alias, normalize_application_id
 from ..services.errors import ServiceError
 
@@ -16,6 +19,12 @@ REFRESH_ACTION = "quota_card_refresh"
 ACTIONS_BLOCK = "quota_card_actions"
 # An alert message carries the card's switch among its own buttons.
 ALERT_ACTIONS_BLOCK = "quota_alert_actions"
+SNOOZE_ACTION = "quota_alert_snooze"
+HOME_TOKEN_ACTION = "quota_home_set_token"
+TOKEN_MODAL_CALLBACK = "quota_token_modal"
+TOKEN_SAVED_CALLBACK = TOKEN_MODAL_CALLBACK + "_done"
+TOKEN_BLOCK = "token"
+TOKEN_ACTION = "token_input"
 
 # Where a card lives decides how it is updated: a slash-command reply through its
 # response_url, a message the bot posted itself through chat.update, and a digest (many cards
@@ -49,7 +58,7 @@ class ToggleTarget(CardTarget):
     enable: StrictBool
 
 
-TargetT = TypeVar("TargetT", bound=CardTarget)
+ValueT = TypeVar("ValueT", bound=BaseModel)
 
 
 def _checked(normalize: Callable[[str], str], value: str) -> str:
@@ -59,7 +68,28 @@ def _checked(normalize: Callable[[str], str], value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-def encode(target: CardTarget) -> str:
+class SnoozeChoice(BaseModel):
+    """A Snooze button on an alert: which alias, and for how long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str
+    snooze: str
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        return _checked(normalize_alias, value)
+
+    @field_validator("snooze")
+    @classmethod
+    def _snooze(cls, value: str) -> str:
+        if value not in SNOOZE_CHOICES:
+            raise ValueError("not a snooze choice")
+        return value
+
+
+def encode(target: CardTarget | SnoozeChoice) -> str:
     return json.dumps(target.model_dump(), separators=(",", ":"))
 
 
@@ -71,7 +101,11 @@ def decode_toggle(raw: str | None) -> ToggleTarget:
     return _decode(ToggleTarget, raw)
 
 
-def _decode(model: type[TargetT], raw: str | None) -> TargetT:
+def decode_snooze(raw: str | None) -> SnoozeChoice:
+    return _decode(SnoozeChoice, raw)
+
+
+def _decode(model: type[ValueT], raw: str | None) -> ValueT:
     try:
         return model.model_validate_json(raw or "")
     except ValidationError:

@@ -7,7 +7,6 @@ from .card import quota_card, quota_card_text
 from .format import Blocks, amount, percent
 from .home import (
     HOME_READ_LIMIT,
-    HOME_TOKEN_ACTION,
     HOME_UNAVAILABLE,
     HOME_UNAVAILABLE_DATABASE,
     admin_home_view,
@@ -49,6 +48,7 @@ from .messages import (
     digest_paused,
     digest_set,
     digest_status,
+    failure_text,
     fallback_already,
     fallback_busy,
     fallback_changed_note,
@@ -61,7 +61,7 @@ from .messages import (
     upstream_problem,
     usage_error,
 )
-from .modals import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK, token_modal, token_saved_view
+from .modals import token_modal, token_saved_view
 
 __all__ = [
     "AUDIT_MISSING_PART",
@@ -71,7 +71,6 @@ __all__ = [
     "DATABASE_UNAVAILABLE",
     "DIGEST_OFF",
     "HOME_READ_LIMIT",
-    "HOME_TOKEN_ACTION",
     "HOME_UNAVAILABLE",
     "HOME_UNAVAILABLE_DATABASE",
     "INTERNAL_ERROR",
@@ -82,9 +81,6 @@ __all__ = [
     "NO_TOKEN_FOR_LIST",
     "OTHER_WORKSPACE",
     "SLACK_UNREACHABLE",
-    "TOKEN_ACTION",
-    "TOKEN_BLOCK",
-    "TOKEN_MODAL_CALLBACK",
     "TOKEN_MODAL_LATE",
     "TOKEN_UNREADABLE",
     "AliasLine",
@@ -110,6 +106,7 @@ __all__ = [
     "digest_paused",
     "digest_set",
     "digest_status",
+    "failure_text",
     "fallback_already",
     "fallback_busy",
     "fallback_changed_note",

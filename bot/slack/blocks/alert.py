@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,7 +25,6 @@ from .forecast import forecast_text
 from .format import Blocks, amount, blocks, percent, quantity, slack_date, title, unit
 from .text import escape
 
-SNOOZE_ACTION = "quota_alert_snooze"
 _SNOOZES = (("1h", "Snooze 1 h"), ("1d", "Snooze 1 day"), ("recovered", "Snooze until recovered"))
 _UTC = ZoneInfo("UTC")
 
@@ -48,32 +46,8 @@ def alert_message(
 ) -> AlertMessage:
     """The post for an alert that got worse: `level` is what the quota is now."""
     app = snapshot.application
-    name = f"*{escape(alias)}*"
-    service = escape(title(app))
     fallback_on = bool(app.allow_consume_global)
-    match level:
-        case Level.EXHAUSTED:
-            headline = (
-                f":rotating_light: {name} ({service}) has used up its own quota. Calls are now "
-                "paid from the global balance."
-            )
-        case Level.FAILING if fallback_on:
-            headline = (
-                f"<!here> :rotating_light: {name} ({service}) has used up its quota and the "
-                "global balance is empty too: calls now fail."
-            )
-        case Level.FAILING:
-            headline = (
-                f"<!here> :rotating_light: {name} ({service}) has used up its quota and global "
-                "fallback is OFF: calls now fail."
-            )
-        case Level.LOW:
-            headline = (
-                f":warning: {name} ({service}) is below its alert threshold "
-                f"({threshold_text(threshold, unit(app))}): {quantity(app)} left."
-            )
-        case _:
-            headline = f":hourglass: {name} ({service}) is on course to run out within a day."
+    headline = _headline(alias, level, snapshot, threshold)
     details = [f"Remaining {quantity(app)} · {percent(snapshot.percent_left)} left"]
     if snapshot.forecast is not None:
         details.append(
@@ -91,20 +65,43 @@ def alert_message(
     if level == Level.FAILING and not fallback_on:
         # The card's own switch (same handler, same checks), first.
         buttons = [*card_buttons(snapshot, alias, toggleable=True)[:1], *buttons]
+    context = " · ".join(details) + f" · as of {slack_date(snapshot.as_of)}"
     return AlertMessage(
         text=_plain(headline),
         blocks=blocks(
             SectionBlock(text=MarkdownTextObject(text=headline)),
-            ContextBlock(
-                elements=[
-                    MarkdownTextObject(
-                        text=" · ".join(details) + f" · as of {slack_date(snapshot.as_of)}"
-                    )
-                ]
-            ),
+            ContextBlock(elements=[MarkdownTextObject(text=context)]),
             ActionsBlock(block_id=ids.ALERT_ACTIONS_BLOCK, elements=buttons),
         ),
     )
+
+
+def _headline(alias: str, level: Level, snapshot: QuotaSnapshot, threshold: Threshold) -> str:
+    app = snapshot.application
+    name = f"*{escape(alias)}*"
+    service = escape(title(app))
+    match level:
+        case Level.EXHAUSTED:
+            return (
+                f":rotating_light: {name} ({service}) has used up its own quota. Calls are now "
+                "paid from the global balance."
+            )
+        case Level.FAILING if app.allow_consume_global:
+            return (
+                f"<!here> :rotating_light: {name} ({service}) has used up its quota and the "
+                "global balance is empty too: calls now fail."
+            )
+        case Level.FAILING:
+            return (
+                f"<!here> :rotating_light: {name} ({service}) has used up its quota and global "
+                "fallback is OFF: calls now fail."
+            )
+        case Level.LOW:
+            return (
+                f":warning: {name} ({service}) is below its alert threshold "
+                f"({threshold_text(threshold, unit(app))}): {quantity(app)} left."
+            )
+    return f":hourglass: {name} ({service}) is on course to run out within a day."
 
 
 def recovered_message(alias: str, snapshot: QuotaSnapshot) -> AlertMessage:
@@ -121,8 +118,8 @@ def recovered_message(alias: str, snapshot: QuotaSnapshot) -> AlertMessage:
 def _snooze_button(alias: str, choice: str, label: str) -> ButtonElement:
     return ButtonElement(
         text=PlainTextObject(text=label),
-        action_id=f"{SNOOZE_ACTION}:{choice}",
-        value=json.dumps({"alias": alias, "snooze": choice}, separators=(",", ":")),
+        action_id=f"{ids.SNOOZE_ACTION}:{choice}",
+        value=ids.encode(ids.SnoozeChoice(alias=alias, snooze=choice)),
     )
 
 
@@ -151,3 +148,15 @@ def alert_list(watches: Sequence[Watch], now: datetime) -> str:
             f"{snooze}{checked}"
         )
     return "\n".join(lines)
+
+
+def snooze_gone(alias: str) -> str:
+    return f":mag: There is no alert on *{escape(alias)}* in this channel any more."
+
+
+def snoozed(user_id: str, alias: str, choice: str) -> str:
+    how = {"1h": "for an hour", "1d": "for a day", "recovered": "until it recovers"}[choice]
+    return (
+        f":zzz: <@{user_id}> snoozed the alert on *{escape(alias)}* {how}. If it gets worse "
+        "(runs out), the channel is still told."
+    )

@@ -25,7 +25,6 @@ from ...acedata import Application
 from ...services.forecast import Forecast
 from ...services.quota import QuotaSnapshot
 from .. import ids
-from ..listeners.commands.grammar import USAGE
 from .card import MAX_HEADER, card_buttons
 from .forecast import forecast_text, spark_text
 from .format import (
@@ -43,6 +42,7 @@ from .format import (
 )
 from .format import title as service_title
 from .text import clip, escape
+from .usage import USAGE
 
 LOW_PERCENT = 10
 LOW_WITHIN = timedelta(days=3)

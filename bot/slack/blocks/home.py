@@ -27,6 +27,7 @@ from ...acedata import AceDataError, Application
 from ...services.aliases import LinkedAlias
 from ...services.digests import DigestSetup
 from ...services.home import AdminHome, AliasReading, HomeAlert, MemberHome, TokenStatus
+from .. import ids
 from .alert import threshold_text
 from .card import UTC_ZONE
 from .forecast import forecast_text
@@ -38,7 +39,6 @@ from .text import clip, escape
 # A block as a builder or as the dict a shared builder returns; the view takes both.
 Item = Block | dict[str, Any]
 
-HOME_TOKEN_ACTION = "quota_home_set_token"
 MAX_VIEW_BLOCKS = 100
 # Aliases an admin's Home reads the quota of (the first, by name): every opening of the tab
 # reads them, so they are few; the others are listed without it.
@@ -163,7 +163,7 @@ def _token_section(token: TokenStatus) -> SectionBlock:
             )
     button = ButtonElement(
         text=PlainTextObject(text=label),
-        action_id=HOME_TOKEN_ACTION,
+        action_id=ids.HOME_TOKEN_ACTION,
         style=None if token.source == "workspace" else "primary",
     )
     return SectionBlock(text=MarkdownTextObject(text=text), accessory=button)

@@ -9,9 +9,9 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlo
 
 from ...acedata import Application
 from ...services.audit import AuditEntry
-from ..listeners.commands.grammar import USAGE
 from .format import MAX_BLOCKS, MAX_SECTION_CHARS, Blocks, blocks, quantity, slack_date, title
 from .text import clip, escape
+from .usage import USAGE
 
 # A failed alias in the list gets a short reason; its card (`/quota <alias>`) says it in full.
 MAX_PROBLEM = 200

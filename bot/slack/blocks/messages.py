@@ -15,6 +15,14 @@ from ...acedata import (
     UpstreamTimeout,
 )
 from ...services.digests import DigestSetup, LastDelivery
+from ...services.errors import (
+    AdminCheckFailed,
+    DatabaseOutcomeUnknown,
+    DatabaseUnavailable,
+    NotAdmin,
+    NoTokenConfigured,
+    TokenUnreadable,
+)
 from ...services.fallback import FallbackResult
 from ...services.schedules import Schedule
 from .format import fallback_state, named, slack_date, title
@@ -382,3 +390,21 @@ def alert_paused(channel_id: str, alias: str, error: str) -> str:
         f"`{escape(error)}` when it tried to post. Invite the bot there and set the alert again "
         "with `/quota alert …`."
     )
+
+
+def failure_text(exc: Exception) -> str | None:
+    """The sentence for a failure any interaction can meet, or None for the unexpected."""
+    match exc:
+        case NotAdmin():
+            return not_admin(exc.action)
+        case AdminCheckFailed():
+            return admin_check_failed(exc.reason)
+        case TokenUnreadable():
+            return TOKEN_UNREADABLE
+        case NoTokenConfigured():
+            return NO_TOKEN
+        case DatabaseOutcomeUnknown():
+            return DATABASE_OUTCOME_UNKNOWN
+        case DatabaseUnavailable():
+            return DATABASE_UNAVAILABLE
+    return None

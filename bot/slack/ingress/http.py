@@ -6,14 +6,22 @@ limit, parses it before the signature holds, or logs more than one bounded line 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 from typing import Any
 from urllib.parse import parse_qsl
 
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
 from starlette.requests import ClientDisconnect, Request
+from starlette.responses import PlainTextResponse, Response
+
+from ...runtime import Runtime
+from . import envelope
+from .middleware import ENVELOPE, RECEIVED_AT, busy_answer
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +110,42 @@ def parse(text: str, content_type: str) -> dict[str, Any]:
         logger.warning("Refused a signed Slack request whose body could not be read")
         raise Refused(400, "Malformed request.")
     return body
+
+
+async def serve_events(
+    request: Request, verifier: SignatureVerifier, runtime: Runtime, bolt: AsyncApp
+) -> Response:
+    """`/slack/events`: verified, read and admitted here, then dispatched to Bolt."""
+    received_at = asyncio.get_running_loop().time()
+    try:
+        body = await read_signed_body(request, verifier)
+        parsed = parse(body, request.headers.get("content-type", ""))
+        shape = envelope.read(parsed)
+    except Refused as exc:
+        return PlainTextResponse(exc.reason, status_code=exc.status)
+    except ValueError as exc:
+        logger.warning("Refused a malformed Slack request: %s", exc)
+        return PlainTextResponse("Malformed request.", status_code=400)
+    # Refused before Bolt when busy: the refusal must cost next to nothing.
+    busy = busy_answer(runtime, shape, parsed)
+    if busy is not None:
+        return to_starlette_response(busy)
+    # Bolt gets the body as JSON, which it parses without guessing.
+    headers = {**request.headers, "content-type": "application/json"}
+    bolt_request = AsyncBoltRequest(
+        body=json.dumps(parsed),
+        query=request.query_params,  # type: ignore[arg-type]
+        headers=headers,  # type: ignore[arg-type]
+    )
+    bolt_request.context[ENVELOPE] = shape
+    bolt_request.context[RECEIVED_AT] = received_at
+    try:
+        answer = await bolt.async_dispatch(bolt_request)
+    except Exception as exc:  # Bolt's own routing met a body of a shape it cannot read
+        logger.warning(
+            "Refused a Slack request Bolt could not route (type=%s): %s",
+            str(parsed.get("type"))[:40],
+            type(exc).__name__,
+        )
+        return PlainTextResponse("Malformed request.", status_code=400)
+    return to_starlette_response(answer)

@@ -31,29 +31,38 @@ REPLAY_CHECK_BUDGET = 1.0
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    @app.middleware
-    async def refuse_malformed(
+    """Every check, in order, before any listener runs."""
+    app.middleware(_admit_socket_mode_request(runtime))
+    app.middleware(_check_for_replays(runtime))
+    app.middleware(_serve_only_the_installed_workspace)
+
+
+Middleware = Callable[..., Awaitable[BoltResponse | None]]
+
+
+def _admit_socket_mode_request(runtime: Runtime) -> Middleware:
+    """Over HTTP the shape and the busy check come before dispatch (`ingress.http`); a Socket
+    Mode request gets both here."""
+
+    async def admit(
         req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
-        if ENVELOPE in req.context:  # read before dispatch, over HTTP (bot.web)
+        if ENVELOPE in req.context:  # read before dispatch, over HTTP
             return await next()
-        try:  # Socket Mode
+        try:
             req.context[ENVELOPE] = envelope.read(req.body)
         except ValueError as exc:
             logger.warning(
                 "Refused a malformed Slack request (team=%s): %s", req.context.team_id, exc
             )
             return BoltResponse(status=400, body="Malformed request.")
-        return await next()
-
-    @app.middleware
-    async def refuse_when_busy(
-        req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        busy = busy_answer(runtime, req.context.get(ENVELOPE), req.body)
+        busy = busy_answer(runtime, req.context[ENVELOPE], req.body)
         return busy if busy is not None else await next()
 
-    @app.middleware
+    return admit
+
+
+def _check_for_replays(runtime: Runtime) -> Middleware:
     async def check_for_replays(
         req: AsyncBoltRequest, next: Callable[[], Awaitable[None]]
     ) -> BoltResponse | None:
@@ -71,29 +80,26 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             return BoltResponse(status=401, body="This request was already received.")
         return await next()
 
-    @app.middleware
-    async def serve_only_the_installed_workspace(
-        context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
-    ) -> BoltResponse | None:
-        installed = context.authorize_result.team_id if context.authorize_result else None
-        request = context.get(ENVELOPE)
-        user_team = request.user.team_id if isinstance(request, envelope.ButtonPress) else None
-        acting = {context.team_id, user_team} - {None}
-        if installed and acting - {installed}:
-            logger.warning(
-                "Refused a request from workspace(s) %s; this bot serves %s",
-                sorted(acting - {installed}),
-                installed,
-            )
-            if isinstance(request, envelope.SlashCommand):
-                message = {"response_type": "ephemeral", "text": blocks.OTHER_WORKSPACE}
-                return BoltResponse(
-                    status=200,
-                    body=json.dumps(message),
-                    headers={"content-type": "application/json"},
-                )
-            return BoltResponse(status=200, body="")
-        return await next()
+    return check_for_replays
+
+
+async def _serve_only_the_installed_workspace(
+    context: AsyncBoltContext, next: Callable[[], Awaitable[None]]
+) -> BoltResponse | None:
+    installed = context.authorize_result.team_id if context.authorize_result else None
+    request = context.get(ENVELOPE)
+    user_team = request.user.team_id if isinstance(request, envelope.ButtonPress) else None
+    acting = {context.team_id, user_team} - {None}
+    if installed and acting - {installed}:
+        logger.warning(
+            "Refused a request from workspace(s) %s; this bot serves %s",
+            sorted(acting - {installed}),
+            installed,
+        )
+        if isinstance(request, envelope.SlashCommand):
+            return _json(200, {"response_type": "ephemeral", "text": blocks.OTHER_WORKSPACE})
+        return BoltResponse(status=200, body="")
+    return await next()
 
 
 async def first_delivery(context: AsyncBoltContext) -> bool:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import html
 import logging
 import re
+from urllib.parse import urlencode
 
 from slack_bolt import BoltResponse
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.async_app import AsyncBoltRequest
 from slack_bolt.oauth.async_callback_options import (
     AsyncCallbackOptions,
     AsyncFailureArgs,
@@ -16,6 +19,8 @@ from slack_bolt.oauth.async_callback_options import (
 from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from ...db.database import DatabaseUnavailable
 from ...db.installations import (
@@ -33,6 +38,8 @@ logger = logging.getLogger(__name__)
 BOT_SCOPES = ("commands", "chat:write", "users:read")
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+_OAUTH_PARAMETERS = frozenset({"code", "state", "error", "team"})
+_TEAM_ID = re.compile(r"T[A-Z0-9]{1,31}")
 
 _REASON = re.compile(r"[a-z_]{1,64}")
 _START_AGAIN = f'<a href="{INSTALL_PATH}">Start the installation again</a>.'
@@ -176,3 +183,39 @@ def _page(
             "Set-Cookie": args.settings.state_utils.build_set_cookie_for_deletion(),
         },
     )
+
+
+async def serve_oauth(request: Request, flow: AsyncOAuthFlow | None) -> Response:
+    """`/slack/install` and `/slack/oauth_redirect`: Bolt's OAuth flow, in OAuth mode."""
+    if flow is None:
+        return PlainTextResponse(
+            "Installing through OAuth is not enabled on this deployment (it serves one "
+            "workspace; set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to enable it).",
+            status_code=404,
+        )
+    # Only what the flow reads: Bolt copies an install link's `team` into Slack's URL.
+    query = {
+        name: value
+        for name, value in request.query_params.items()
+        if name in _OAUTH_PARAMETERS and len(value) <= 512
+    }
+    if not _TEAM_ID.fullmatch(query.get("team", "T0")):
+        del query["team"]
+    bolt_request = AsyncBoltRequest(
+        body="",
+        query=urlencode(query),
+        headers=dict(request.headers),  # type: ignore[arg-type]
+    )
+    try:
+        if request.url.path == INSTALL_PATH:
+            answer = await flow.handle_installation(bolt_request)
+        else:
+            answer = await flow.handle_callback(bolt_request)
+    except Exception as exc:  # the stores' database, or Slack, failed mid-flow
+        logger.warning("OAuth %s failed: %s", request.url.path, type(exc).__name__)
+        return PlainTextResponse(
+            "Quota Bot could not finish this step (its database or Slack did not answer); "
+            "nothing was installed. Start again at /slack/install in a minute.",
+            status_code=503,
+        )
+    return to_starlette_response(answer)

@@ -1,4 +1,17 @@
-"""Every Slack interaction the bot answers, one line each: the routing table."""
+"""Every Slack interaction the bot answers, registered one line each: the routing table.
+
+My room and what I may touch:
+1. One Slack interaction = one module under `listeners/<kind>/`, registered by one line here.
+   It may import services, blocks, ids and the listener context (`context`, `pipeline`,
+   `buttons/card_context`) — never `bot.db`, SQLAlchemy, the Ace Data Cloud client (its error
+   classes excepted), the worker or another listener.
+2. `blocks/` is pure (no I/O, no `await`) and owns every sentence a user sees.
+3. `ids.py` is the only place a routing string is defined.
+4. `services/` never imports Slack. A public function is one unit of work or a named use case
+   receiving its Slack I/O as a callable.
+5. `worker.py` decides when, never how.
+The import-linter contracts in `pyproject.toml` enforce what can be (run `lint-imports`).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +19,17 @@ from slack_bolt.async_app import AsyncApp
 
 from ...runtime import Runtime
 from . import commands
-from .buttons import card, snooze
+from .buttons import home_token, refresh_card, snooze, toggle_fallback
 from .events import app_home_opened, uninstall
 from .views import token
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    uninstall.register(app, runtime)
-    commands.register(app, runtime)
-    card.register(app, runtime)
+    uninstall.register(app, runtime)  # app_uninstalled, tokens_revoked
+    commands.register(app, runtime)  # /quota
+    toggle_fallback.register(app, runtime)
+    refresh_card.register(app, runtime)
     snooze.register(app, runtime)
-    token.register(app, runtime)
+    home_token.register(app, runtime)
+    token.register(app, runtime)  # the token dialog's submission
     app_home_opened.register(app, runtime)

@@ -11,13 +11,14 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ...db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
 from ...runtime import Runtime
-from ...services.errors import NoTokenConfigured, TokenUnreadable
+from ...services.errors import (
+    DatabaseUnavailable,
+)
 from ...services.workspaces import platform_token
 from .. import blocks
 from ..api_errors import slack_error
-from ..authz import AdminCheckFailed, NotAdmin, require_admin
+from ..authz import require_admin
 from ..outbound.response_url import ResponseUrl
 
 logger = logging.getLogger(__name__)
@@ -102,25 +103,15 @@ class InteractionContext:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CommandContext(InteractionContext):
+    """A `/quota` command: its trigger opens dialogs."""
+
+    trigger_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class PressContext(InteractionContext):
     """A button press: private replies go beside the pressed message, never over it."""
 
+    value: str | None = None  # the pressed button's value, untrusted
     keeps_original: ClassVar[bool] = True
-
-
-def common_failure_text(exc: Exception) -> str | None:
-    """The sentence for a failure any interaction can meet, or None for the unexpected."""
-    match exc:
-        case NotAdmin():
-            return blocks.not_admin(exc.action)
-        case AdminCheckFailed():
-            return blocks.admin_check_failed(exc.reason)
-        case TokenUnreadable():
-            return blocks.TOKEN_UNREADABLE
-        case NoTokenConfigured():
-            return blocks.NO_TOKEN
-        case DatabaseOutcomeUnknown():
-            return blocks.DATABASE_OUTCOME_UNKNOWN
-        case DatabaseUnavailable():
-            return blocks.DATABASE_UNAVAILABLE
-    return None

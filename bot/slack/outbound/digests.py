@@ -1,5 +1,5 @@
-"""Rendering a channel's digest from its entries (`services.digests.entries`) and posting it;
-the worker and `/quota digest now` share this."""
+"""Rendering a channel's digest from its entries (`services.digests.entries`) and posting it:
+the Slack side of `services.digests.deliver`, and `/quota digest now`."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from ...acedata import AceDataError, Application
 from ...db.models import utcnow
 from ...runtime import Runtime
 from ...services import digests
+from ...services.delivery import Posted
 from ...services.rounds import Round
 from .. import blocks
 from ..api_errors import slack_error
 from ..blocks.digest import DigestLine, DigestMessage, digest_messages
-from ..listeners.context import common_failure_text
+from .direct import direct_message
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ def _line(entry: digests.DigestEntry) -> DigestLine:
             entry.error, application_id=entry.application_id, alias=entry.alias
         )
     elif entry.error is not None:
-        problem = common_failure_text(entry.error)
+        problem = blocks.failure_text(entry.error)
     snapshot = entry.snapshot
     return DigestLine(
         entry.alias,
@@ -104,7 +105,7 @@ async def post(
     messages: list[DigestMessage],
     *,
     posted: Callable[[str], Awaitable[None]] | None = None,
-) -> tuple[str | None, str | None]:
+) -> Posted:
     """Post the digest (the rest in its thread): the first message's ts once it is posted, and
     Slack's error if any part was refused. `posted` hears of the first message at once."""
     ts: str | None = None
@@ -120,7 +121,49 @@ async def post(
                 channel=channel_id, thread_ts=ts, text=message.text, blocks=message.blocks
             )
     except SlackApiError as exc:
-        return ts, slack_error(exc)
+        return Posted(ts, slack_error(exc))
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return ts, type(exc).__name__[:64]
-    return ts, None
+        return Posted(ts, type(exc).__name__[:64])
+    return Posted(ts)
+
+
+ClientFor = Callable[[str], Awaitable[AsyncWebClient | None]]
+
+
+def sender(
+    runtime: Runtime, client_for: ClientFor, round_: Round, *, now: datetime
+) -> digests.Send:
+    """How a round's digests are sent: each workspace's own bot token, the channel's aliases
+    read through `round_`, composed as of `now`."""
+
+    async def send(slot: digests.ClaimedSlot, posted: Callable[[str], Awaitable[None]]) -> Posted:
+        setup = slot.setup
+        client = await client_for(setup.team_id)
+        if client is None:  # uninstalled, or its token could not be refreshed: not sent
+            return Posted(None, "no_installation")
+        messages = await compose(
+            runtime,
+            team_id=setup.team_id,
+            channel_id=setup.channel_id,
+            title=setup.schedule.describe(),
+            zone=setup.schedule.zone,
+            now=now,
+            late_slot=slot.slot if slot.late else None,
+            since=await digests.previous_delivery_time(runtime.db, slot),
+            round_=round_,
+        )
+        return await post(client, setup.channel_id, messages, posted=posted)
+
+    return send
+
+
+def teller(client_for: ClientFor) -> digests.Tell:
+    """How whoever set a digest is told it stopped: a direct message."""
+
+    async def tell(setup: digests.DigestSetup, error: str) -> None:
+        client = await client_for(setup.team_id)
+        if client is not None:
+            text = blocks.digest_paused(setup.channel_id, setup.schedule.describe(), error)
+            await direct_message(client, setup.created_by, text)
+
+    return tell

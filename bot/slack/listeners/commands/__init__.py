@@ -20,11 +20,11 @@ from ... import blocks
 from ...ingress.envelope import SlashCommand
 from ...ingress.middleware import ENVELOPE, REPLAY_UNCHECKED, first_delivery
 from ...outbound.response_url import ResponseUrl
-from ..context import common_failure_text
+from ..context import CommandContext
+from ..pipeline import after_ack, run_answering_failures
 from .admins import change_admin, list_admins, open_token_modal, show_audit
 from .alerts import alert_off, list_alerts, set_alert
 from .aliases import link_alias, unlink_alias
-from .context import CommandContext
 from .digests import digest_now, digest_off, set_digest, show_digest
 from .grammar import (
     AlertOff,
@@ -89,43 +89,41 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             await ack(response_type="ephemeral", text="Quota Bot help", blocks=blocks.help_blocks())
             return
         await ack()
-        async with runtime.tracked():
-            if not await first_delivery(context):
-                return
-            await run_request(
-                CommandContext(
-                    runtime=runtime,
-                    client=client,
-                    response_url=ResponseUrl.of(runtime, command.response_url),
-                    team_id=command.team_id,
-                    channel_id=command.channel_id,
-                    user_id=command.user_id,
-                    trigger_id=command.trigger_id,
-                    replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
-                ),
-                request,
+
+        async def run() -> None:  # after the replay check, whose outcome the context carries
+            interaction = CommandContext(
+                runtime=runtime,
+                client=client,
+                response_url=ResponseUrl.of(runtime, command.response_url),
+                team_id=command.team_id,
+                channel_id=command.channel_id,
+                user_id=command.user_id,
+                trigger_id=command.trigger_id,
+                replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
             )
+            await run_request(interaction, request)
+
+        await after_ack(runtime, context, run)
 
 
 async def run_request(context: CommandContext, request: QuotaRequest) -> None:
     """Carry out one parsed request, turning every expected failure into a private sentence."""
     handler = HANDLERS[type(request)]
-    try:
+
+    async def work(context: CommandContext) -> None:
         if isinstance(request, CHANGES):
             context.require_replay_checked()
         await handler(context, request)
-    except AliasNotFound as exc:
-        await context.say_privately(
-            blocks.alias_not_found(exc.name, exc.workspace, exc.other_scope)
-        )
-    except Exception as exc:
-        text = common_failure_text(exc)
-        if text is None:
-            logger.exception("Failed %s for %s", type(request).__name__, context.log_context())
-            text = blocks.INTERNAL_ERROR
-        else:
-            logger.info("%s for %s: %s", type(exc).__name__, context.log_context(), exc)
-        await context.say_privately(text)
+
+    await run_answering_failures(
+        context, work, failure_text=_command_failure_text, what=type(request).__name__
+    )
+
+
+def _command_failure_text(exc: Exception) -> str | None:
+    if isinstance(exc, AliasNotFound):
+        return blocks.alias_not_found(exc.name, exc.workspace, exc.other_scope)
+    return blocks.failure_text(exc)
 
 
 HANDLERS: dict[type, Callable[[CommandContext, Any], Awaitable[None]]] = {

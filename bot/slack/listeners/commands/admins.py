@@ -10,7 +10,7 @@ from slack_sdk.errors import SlackApiError
 from ....services import audit, permissions
 from ... import blocks
 from ...api_errors import slack_error
-from .context import CommandContext
+from ..context import CommandContext
 from .grammar import ChangeAdmin, ListAdmins, SetToken, ShowAudit
 
 logger = logging.getLogger(__name__)

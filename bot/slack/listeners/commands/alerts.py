@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from ....db.models import utcnow
 from ....services import alerts, aliases
+from ....services.clock import utcnow
 from ...blocks.alert import alert_list, threshold_text
 from ...blocks.text import escape
-from .context import CommandContext
+from ..context import CommandContext
 from .digests import backfill_history
 from .grammar import AlertOff, ListAlerts, SetAlert
 

@@ -7,7 +7,7 @@ import logging
 from ....acedata import AceDataError
 from ....services import aliases
 from ... import blocks
-from .context import CommandContext
+from ..context import CommandContext
 from .grammar import LinkAlias, UnlinkAlias
 from .lookup import QUOTA_DEADLINE
 

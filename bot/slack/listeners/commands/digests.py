@@ -9,14 +9,13 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from slack_sdk.errors import SlackApiError
 
-from ....db.models import utcnow
 from ....services import aliases, digests
 from ....services.backfill import backfill_all
+from ....services.clock import utcnow
 from ....services.schedules import Schedule
 from ... import blocks
 from ...outbound.digests import compose_now, post
-from ..context import common_failure_text
-from .context import CommandContext
+from ..context import CommandContext
 from .grammar import DigestNow, DigestOff, SetDigest, ShowDigest, time_zone
 
 logger = logging.getLogger(__name__)
@@ -81,7 +80,7 @@ async def backfill_history(
             application_ids=application_ids,
         )
     except Exception as exc:
-        if common_failure_text(exc) is None:
+        if blocks.failure_text(exc) is None:
             logger.exception("History backfill failed %s", context.log_context())
         else:
             logger.info("No history backfill %s: %s", context.log_context(), exc)
@@ -116,6 +115,6 @@ async def digest_now(context: CommandContext, _: DigestNow) -> None:
     messages = await compose_now(
         context.runtime, team_id=context.team_id, channel_id=context.channel_id
     )
-    _, error = await post(context.client, context.channel_id, messages)
-    if error is not None:
-        await context.say_privately(blocks.digest_not_posted(error))
+    posted = await post(context.client, context.channel_id, messages)
+    if posted.error is not None:
+        await context.say_privately(blocks.digest_not_posted(posted.error))

@@ -17,30 +17,12 @@ from ....services.aliases import (
 )
 from ....services.errors import InvalidAlias, InvalidApplicationId
 from ....services.schedules import WEEKDAYS, Kind
-from ...blocks.text import escape, quote_input
+from ...blocks.text import quote_input
+from ...blocks.usage import USAGE
 
 MAX_TEXT_LENGTH = 300
 WORKSPACE_FLAG = "--workspace"
 USER_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,30})(?:\|[^>]*)?>")
-
-_FORMS = {
-    "list": "/quota list",
-    "quota": "/quota <alias>",
-    "link": "/quota link <alias> <application-id> [--workspace]",
-    "unlink": "/quota unlink <alias> [--workspace]",
-    "token": "/quota token",
-    "admins": "/quota admins [add|remove @user]",
-    "audit": "/quota audit [alias]",
-    "digest": "/quota digest daily|weekdays HH:MM [Area/City]",
-    "digest weekly": "/quota digest weekly mon|tue|wed|thu|fri|sat|sun HH:MM [Area/City]",
-    "digest off": "/quota digest off",
-    "digest now": "/quota digest now",
-    "alert": "/quota alert <alias> below <amount>|<N>%",
-    "alert off": "/quota alert <alias> off",
-    "help": "/quota help",
-}
-# The right forms, escaped for mrkdwn (where `<alias>` would otherwise be a link).
-USAGE = {form: escape(text) for form, text in _FORMS.items()}
 
 
 class UsageError(Exception):

@@ -10,7 +10,7 @@ from ....services import aliases
 from ....services.errors import NoTokenConfigured, TokenUnreadable
 from ....services.quota import observe_quota
 from ... import blocks
-from .context import CommandContext
+from ..context import CommandContext
 from .grammar import ListAliases, ShowAlias, ShowApplication
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,5 @@
-"""The App Home tab: published with views.publish when a user opens it, and its "Set token"
-button. Bolt acknowledges the event at once; the reads (database, Ace Data Cloud) come after.
-"""
+"""The App Home tab, published with views.publish when a user opens it. Bolt acknowledges the
+event at once; the reads (database, Ace Data Cloud) come after."""
 
 from __future__ import annotations
 
@@ -9,18 +8,17 @@ import re
 from typing import Any
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from ....db.database import DatabaseUnavailable
 from ....runtime import Runtime
 from ....services import home
+from ....services.errors import DatabaseUnavailable
 from ... import blocks
 from ...api_errors import slack_error
 from ...authz import AdminCheckFailed, is_admin
-from ...ingress.envelope import ButtonPress
-from ...ingress.middleware import ENVELOPE, first_delivery
+from ..pipeline import after_ack
 
 logger = logging.getLogger(__name__)
 
@@ -45,26 +43,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                 str(body.get("event_id"))[:40],
             )
             return
-        async with runtime.tracked():
-            if await first_delivery(context):
-                await publish_home(runtime, client, team_id=team_id, user_id=user_id)
-
-    @app.action(blocks.HOME_TOKEN_ACTION)
-    async def set_token_pressed(
-        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        press: ButtonPress = context[ENVELOPE]
-        async with runtime.tracked():
-            if not await first_delivery(context):
-                return
-            await open_token_modal(
-                runtime,
-                client,
-                team_id=press.team.id,
-                user_id=press.user.id,
-                trigger_id=str(body.get("trigger_id") or ""),
-            )
+        await after_ack(
+            runtime,
+            context,
+            lambda: publish_home(runtime, client, team_id=team_id, user_id=user_id),
+        )
 
 
 def _is_id(value: object) -> bool:
@@ -132,31 +115,3 @@ async def _home_view(
             first.error,
         )
     return blocks.admin_home_view(found)
-
-
-async def open_token_modal(
-    runtime: Runtime, client: AsyncWebClient, *, team_id: str, user_id: str, trigger_id: str
-) -> None:
-    """The Home's token button: the token modal for an admin; for anyone else, or when the
-    role cannot be confirmed, a modal saying why not. The modal's submission checks again."""
-    try:
-        allowed = await is_admin(client, runtime.db, team_id=team_id, user_id=user_id)
-    except AdminCheckFailed as exc:
-        view = blocks.notice_modal(blocks.admin_check_failed(exc.reason))
-    except DatabaseUnavailable as exc:
-        logger.warning("Home token button: no database team=%s user=%s: %s", team_id, user_id, exc)
-        view = blocks.notice_modal(blocks.DATABASE_UNAVAILABLE)
-    else:
-        if allowed:
-            view = blocks.token_modal()
-        else:
-            logger.info("Refused the token modal for non-admin team=%s user=%s", team_id, user_id)
-            view = blocks.notice_modal(blocks.not_admin("set the Ace Data Cloud token"))
-    try:
-        await client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        logger.warning("views.open failed team=%s user=%s: %s", team_id, user_id, slack_error(exc))
-    except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-        logger.warning(
-            "views.open failed team=%s user=%s: %s", team_id, user_id, type(exc).__name__
-        )

@@ -10,10 +10,10 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 
-from ....db.database import DatabaseUnavailable
 from ....runtime import Runtime
 from ....services import installs
-from ...ingress.middleware import first_delivery
+from ....services.errors import DatabaseUnavailable
+from ..pipeline import after_ack
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +25,11 @@ ATTEMPTS = 8
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.event("app_uninstalled")
     async def uninstalled(context: AsyncBoltContext) -> None:
-        async with runtime.tracked():
-            if await first_delivery(context):
-                await _forget(runtime, context, "app_uninstalled")
+        await after_ack(runtime, context, lambda: _forget(runtime, context, "app_uninstalled"))
 
     @app.event("tokens_revoked")
     async def tokens_revoked(context: AsyncBoltContext, event: dict[str, Any]) -> None:
-        async with runtime.tracked():
-            if await first_delivery(context):
-                await _revoked(runtime, context, event)
+        await after_ack(runtime, context, lambda: _revoked(runtime, context, event))
 
 
 async def _revoked(runtime: Runtime, context: AsyncBoltContext, event: dict[str, Any]) -> None:

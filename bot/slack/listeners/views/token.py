@@ -9,11 +9,12 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ....acedata import AceDataError, InvalidToken, UpstreamTimeout
-from ....db.database import DatabaseOutcomeUnknown, DatabaseUnavailable
 from ....runtime import Runtime
+from ....services.errors import DatabaseOutcomeUnknown, DatabaseUnavailable
 from ....services.workspaces import save_token
-from ... import blocks
+from ... import blocks, ids
 from ...authz import AdminCheckFailed, is_admin
+from ...blocks import modals
 from ...ingress.envelope import ViewSubmission
 from ...ingress.middleware import ENVELOPE, RECEIVED_AT, REPLAY_UNCHECKED
 
@@ -26,16 +27,13 @@ SAVE_RESERVE = 0.5
 TOKEN_CHECK_DEADLINE = 1.8
 MAX_TOKEN_LENGTH = 200
 
-DATABASE_PROBLEM = "Quota Bot can't reach its database right now — nothing was saved; try again."
-TOO_SLOW = "That took too long; nothing was saved. Submit again."
-
 
 class TokenRefused(Exception):
     """The submitted token is not saved; the message says why, in the modal."""
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    @app.view(blocks.TOKEN_MODAL_CALLBACK)
+    @app.view(ids.TOKEN_MODAL_CALLBACK)
     async def submit_token(
         ack: AsyncAck, context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
@@ -46,16 +44,16 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         async with runtime.tracked():
             try:
                 if context.get(REPLAY_UNCHECKED):
-                    raise TokenRefused(DATABASE_PROBLEM)
+                    raise TokenRefused(modals.TOKEN_DATABASE_PROBLEM)
                 try:
                     async with asyncio.timeout_at(deadline - SAVE_RESERVE):
                         token, account = await _check(runtime, client, submission)
                 except TimeoutError:
-                    raise TokenRefused(TOO_SLOW) from None
+                    raise TokenRefused(modals.TOKEN_TOO_SLOW) from None
                 await _save(runtime, submission, token, account, timeout=deadline - loop.time())
             except TokenRefused as exc:
                 logger.info("Token refused team=%s user=%s: %s", team_id, user_id, exc)
-                await ack(response_action="errors", errors={blocks.TOKEN_BLOCK: str(exc)})
+                await ack(response_action="errors", errors={ids.TOKEN_BLOCK: str(exc)})
                 return
         logger.info("Token set team=%s user=%s account=%s", team_id, user_id, account)
         await ack(response_action="update", view=blocks.token_saved_view(token[-4:], account))
@@ -70,32 +68,23 @@ async def _check(
     try:
         allowed = await is_admin(client, runtime.db, team_id=team_id, user_id=user_id)
     except AdminCheckFailed:
-        raise TokenRefused(
-            "Slack could not confirm your role right now; nothing was saved. Submit again."
-        ) from None
+        raise TokenRefused(modals.TOKEN_ROLE_UNCONFIRMED) from None
     except DatabaseUnavailable:
-        raise TokenRefused(DATABASE_PROBLEM) from None
+        raise TokenRefused(modals.TOKEN_DATABASE_PROBLEM) from None
     if not allowed:
-        raise TokenRefused("Only bot admins can set the Ace Data Cloud token.")
-    token = submission.text_value(blocks.TOKEN_BLOCK, blocks.TOKEN_ACTION)
+        raise TokenRefused(modals.TOKEN_ADMINS_ONLY)
+    token = submission.text_value(ids.TOKEN_BLOCK, ids.TOKEN_ACTION)
     problem = _token_shape_problem(token)
     if problem:
         raise TokenRefused(problem)
     try:
         owner = await runtime.acedata.get_token_owner(token, deadline=TOKEN_CHECK_DEADLINE)
     except InvalidToken:
-        raise TokenRefused(
-            "Ace Data Cloud rejected this token. Use an account (platform) token from the "
-            "console's Platform Tokens page, not a service API key."
-        ) from None
+        raise TokenRefused(modals.TOKEN_REJECTED) from None
     except UpstreamTimeout:
-        raise TokenRefused(
-            "Ace Data Cloud did not answer in time to check the token; submit again."
-        ) from None
+        raise TokenRefused(modals.TOKEN_CHECK_TIMEOUT) from None
     except AceDataError as exc:
-        raise TokenRefused(
-            f"Could not check the token with Ace Data Cloud: {exc.message[:120]}"
-        ) from None
+        raise TokenRefused(modals.token_check_failed(exc.message)) from None
     return token, owner.display_name
 
 
@@ -103,7 +92,7 @@ async def _save(
     runtime: Runtime, submission: ViewSubmission, token: str, account: str, *, timeout: float
 ) -> None:
     if timeout <= 0:
-        raise TokenRefused(TOO_SLOW)
+        raise TokenRefused(modals.TOKEN_TOO_SLOW)
     try:
         await save_token(
             runtime.db,
@@ -114,19 +103,16 @@ async def _save(
             timeout=timeout,
         )
     except DatabaseOutcomeUnknown:
-        raise TokenRefused(
-            "The database stopped answering while saving, so the token may or may not be saved; "
-            "submit again to be sure."
-        ) from None
+        raise TokenRefused(modals.TOKEN_SAVE_UNCERTAIN) from None
     except DatabaseUnavailable:
-        raise TokenRefused(DATABASE_PROBLEM) from None
+        raise TokenRefused(modals.TOKEN_DATABASE_PROBLEM) from None
 
 
 def _token_shape_problem(token: str) -> str | None:
     if not token:
-        return "Paste the platform token."
+        return modals.TOKEN_EMPTY
     if len(token) > MAX_TOKEN_LENGTH or any(char.isspace() for char in token):
-        return "That does not look like a platform token (one word, like platform-v1-…)."
+        return modals.TOKEN_NOT_ONE_WORD
     if not token.isascii() or not token.isprintable():
-        return "A platform token has only plain ASCII letters, digits and dashes."
+        return modals.TOKEN_NOT_ASCII
     return None

@@ -1,0 +1,1 @@
+"""The database: engine, schema (models), migrations, encryption at rest, and units of work."""

@@ -1,0 +1,46 @@
+"""Posting an alert check's news in its channel: the Slack side of `services.alerts.check`."""
+
+from __future__ import annotations
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from ...services import alerts
+from ...services.delivery import Posted
+from .. import blocks
+from ..api_errors import slack_error
+from ..blocks.alert import alert_message, recovered_message
+from .direct import direct_message
+
+
+def notifier(client: AsyncWebClient) -> alerts.Notify:
+    """How a workspace's alert checks are posted: with its own bot token."""
+
+    async def notify(check: alerts.Check) -> Posted:
+        watch, decision = check.watch, check.decision
+        if decision.post is not None:
+            message = alert_message(watch.alias, decision.post, check.snapshot, watch.threshold)
+        else:
+            message = recovered_message(watch.alias, check.snapshot)
+        try:
+            response = await client.chat_postMessage(
+                channel=watch.channel_id, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            return Posted(None, slack_error(exc))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return Posted(None, type(exc).__name__[:64])
+        return Posted(str(response.get("ts") or ""))
+
+    return notify
+
+
+def teller(client: AsyncWebClient) -> alerts.TellWatcher:
+    """How whoever set an alert is told it stopped: a direct message."""
+
+    async def tell(watch: alerts.Watch, error: str) -> None:
+        text = blocks.alert_paused(watch.channel_id, watch.alias, error)
+        await direct_message(client, watch.created_by, text)
+
+    return tell
