@@ -75,13 +75,14 @@ def migrate(settings: Settings) -> None:
 
 
 def purge_workspace(settings: Settings, team_id: str, confirmed: bool) -> None:
-    """Delete every row of one workspace; without `--yes`, say what would go and stop."""
+    """Delete every row of one workspace (or an org's org-wide installation, by its E… ID);
+    without `--yes`, say what would go and stop."""
     from .runtime import Runtime
     from .services import installs
 
     if not re.fullmatch(r"[TE][A-Z0-9]{1,31}", team_id):
         raise StartupError(
-            f"{team_id[:40]!r} is not a Slack team ID (T followed by letters/digits)"
+            f"{team_id[:40]!r} is not a Slack team ID (T…) or Enterprise Grid org ID (E…)"
         )
     prepare_database(settings)
 
@@ -173,6 +174,7 @@ def serve(settings: Settings) -> None:
     from .web import create_web_app
 
     listener = bind(settings.host, settings.port)
+    check_bot_token(settings)
     make_sqlite_directory(settings)
     settings.keyring()  # a bad key, or its file, stops start-up here in one line
     prepare_database(settings)
@@ -196,12 +198,29 @@ def serve(settings: Settings) -> None:
     Multiprocess(config, sockets=[listener]).run()
 
 
+def check_bot_token(settings: Settings) -> None:
+    """Single-workspace mode: a SLACK_BOT_TOKEN Slack refuses stops start-up in one line. One
+    Slack cannot confirm now is left to the running bot, which keeps asking."""
+    from .slack.install.identity import refused_token
+
+    if settings.oauth_enabled or settings.slack_bot_token is None:
+        return
+    token = settings.slack_bot_token.get_secret_value()
+    refusal = asyncio.run(refused_token(str(settings.slack_api_url), token))
+    if refusal is not None:
+        raise StartupError(
+            f"SLACK_BOT_TOKEN was refused by Slack ({refusal}): copy the Bot User OAuth Token "
+            "(xoxb-…) from the app's OAuth & Permissions page, or reinstall the app"
+        )
+
+
 def socket_mode(settings: Settings) -> None:
     from .runtime import Runtime
     from .slack.app import create_app
     from .slack.ingress.socket_mode import SocketModeRefused, run_socket_mode
     from .slack.install.tokens import SlackAccess
 
+    check_bot_token(settings)
     make_sqlite_directory(settings)
     settings.keyring()
     prepare_database(settings)
@@ -232,6 +251,7 @@ def worker(settings: Settings) -> None:
     from .slack.install.tokens import SlackAccess
     from .worker import run_scheduler
 
+    check_bot_token(settings)
     make_sqlite_directory(settings)
     settings.keyring()
     prepare_database(settings)

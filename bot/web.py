@@ -18,7 +18,7 @@ from .config import REQUIRED, Settings, configure_logging, load_settings
 from .db.database import DatabaseUnavailable
 from .db.models import utcnow
 from .runtime import SHUTDOWN_GRACE, Runtime
-from .services import installs
+from .services import heartbeats, installs
 from .services.replays import purge_old_signatures
 from .slack.app import create_app
 from .slack.ingress import http
@@ -58,10 +58,32 @@ async def oauth(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
+    """200 while the database reads and writes; with the age of the last scheduler round
+    (null: none yet), and whether its silence means digests and alerts are not being sent."""
     runtime: Runtime = request.app.state.runtime
-    if await runtime.db.is_healthy():
-        return JSONResponse({"status": "ok"})
-    return JSONResponse({"status": "database unavailable"}, status_code=503)
+    if not await runtime.db.is_healthy():
+        return JSONResponse(
+            {"status": "database unavailable", "database": "unavailable"}, status_code=503
+        )
+    now = utcnow()
+    try:
+        scheduler = await heartbeats.scheduler_status(
+            runtime.db, now=now, poll_seconds=runtime.settings.worker_poll_seconds
+        )
+    except DatabaseUnavailable:
+        return JSONResponse(
+            {"status": "database unavailable", "database": "unavailable"}, status_code=503
+        )
+    return JSONResponse(
+        {
+            "status": "ok",
+            "database": "ok",
+            "scheduler": {
+                "last_round_seconds_ago": scheduler.seconds_since(now),
+                "running": not scheduler.silent,
+            },
+        }
+    )
 
 
 def _lifespan(settings: Settings) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
@@ -108,11 +130,28 @@ async def _housekeeping(runtime: Runtime) -> None:
     """Off the request path: say once whether stored secrets are unreadable, then forget old
     request signatures and expired install links now and then."""
     await runtime.warn_about_unreadable_secrets()
+    said_silent = False
     while True:
         try:
             await purge_old_signatures(runtime.db)
             if runtime.settings.oauth_enabled:
                 await installs.purge_expired_states(runtime.db, now=utcnow())
+            said_silent = await _say_if_no_scheduler(runtime, said_silent)
         except DatabaseUnavailable as exc:
             logger.warning("Could not purge old request signatures or install links: %s", exc)
         await asyncio.sleep(PURGE_INTERVAL)
+
+
+async def _say_if_no_scheduler(runtime: Runtime, said: bool) -> bool:
+    """Log once when no scheduler round has run for a while although digests or alerts are
+    set; whether it is being said."""
+    status = await heartbeats.scheduler_status(
+        runtime.db, now=utcnow(), poll_seconds=runtime.settings.worker_poll_seconds
+    )
+    if status.silent and not said:
+        logger.warning(
+            "No scheduler round for %s: digests and alerts are not being sent. Start "
+            "`quota-bot worker` (or set SCHEDULER_IN_WEB).",
+            "ever" if status.last_round_at is None else f"since {status.last_round_at:%F %T} UTC",
+        )
+    return status.silent

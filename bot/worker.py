@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .runtime import Runtime
-from .services import alerts, digests, history
+from .services import alerts, digests, heartbeats, history
 from .services.clock import utcnow
 from .services.errors import DatabaseUnavailable
 from .services.rounds import Round
@@ -37,7 +37,7 @@ async def run_scheduler(runtime: Runtime, access: SlackAccess, *, stop: asyncio.
 
     async def digests_and_history(now: datetime) -> None:
         nonlocal pruned_at
-        await digest_round(runtime, access, now=now)
+        await digest_round(runtime, access, now=now, stop=stop)
         if pruned_at is None or now - pruned_at >= PRUNE_EVERY:
             pruned_at = now  # tried once an hour, whether or not it succeeds
             logger.info("Pruned %d old quota readings", await history.prune(runtime.db))
@@ -60,7 +60,9 @@ async def _loop(
     while not stop.is_set():
         try:
             async with runtime.tracked():
-                await work(utcnow())
+                now = utcnow()
+                await heartbeats.beat(runtime.db, now=now)  # the health check's sign of life
+                await work(now)
         except DatabaseUnavailable as exc:
             logger.warning(
                 "Scheduler round (%s) skipped, the database is unavailable: %s", name, exc
@@ -71,7 +73,9 @@ async def _loop(
             await asyncio.wait_for(stop.wait(), runtime.settings.worker_poll_seconds)
 
 
-async def digest_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -> int:
+async def digest_round(
+    runtime: Runtime, access: SlackAccess, *, now: datetime, stop: asyncio.Event | None = None
+) -> int:
     """Send every digest due at `now` that no other worker has claimed, a batch of claims at a
     time until none is left; how many were claimed."""
     round_ = Round(runtime.acedata, runtime.db)
@@ -85,21 +89,27 @@ async def digest_round(runtime: Runtime, access: SlackAccess, *, now: datetime) 
 
     limit = asyncio.Semaphore(DELIVERY_CONCURRENCY)
 
-    send = outbound_digests.sender(runtime, client_for, round_, now=now)
-    tell = outbound_digests.teller(client_for)
-    backoff = runtime.settings.retry_backoff_seconds
+    lease = timedelta(seconds=runtime.settings.digest_lease_seconds)
+    how = digests.Delivery(
+        send=outbound_digests.sender(runtime, client_for, round_, now=now),
+        tell=outbound_digests.teller(client_for),
+        clock=clock,
+        backoff=runtime.settings.retry_backoff_seconds,
+        lease=lease,
+        stopping=stop.is_set if stop is not None else lambda: False,
+    )
 
     async def deliver(slot: digests.ClaimedSlot) -> None:
         async with limit:
             try:
-                await digests.deliver(
-                    runtime.db, slot, send, clock=clock, tell=tell, backoff=backoff
-                )
+                await digests.deliver(runtime.db, slot, how)
             except Exception:  # one channel's trouble never stops the others
                 logger.exception("Digest for channel=%s failed", slot.setup.channel_id)
 
     claimed = 0
-    while slots := await digests.claim_due(runtime.db, now=clock() if claimed else now):
+    while slots := await digests.claim_due(
+        runtime.db, now=clock() if claimed else now, lease=lease
+    ):
         logger.info("Sending %d digest(s)", len(slots))
         await asyncio.gather(*(deliver(slot) for slot in slots))
         claimed += len(slots)

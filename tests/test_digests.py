@@ -849,15 +849,23 @@ async def test_a_claim_whose_digest_was_posted_is_never_sent_again(
     assert (delivery["outcome"], delivery["message_ts"]) == ("sent", "1700000000.000999")
 
 
-async def test_an_error_page_from_slack_instead_of_json_is_recorded_not_crashed_on(
+@pytest.mark.parametrize("settings_overrides", [{"digest_lease_seconds": 1}])
+async def test_an_error_page_from_slack_is_tried_again_then_recorded_not_crashed_on(
     linked: BotClient, db: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A proxy's 502 page, not Slack's JSON: Slack not answering. Tried again while the slot's
+    lease lasts, once more by the next claim, then recorded with what Slack said."""
     bot = linked
     due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC), user=ADMIN)
-    bot.slack.http_errors["chat.postMessage"] = 502  # a proxy's page, not Slack's JSON
+    bot.slack.http_errors["chat.postMessage"] = 502
 
     assert await round_at(bot, due + timedelta(seconds=1)) == 1
+    tries = len(bot.slack.calls_to("chat.postMessage"))
+    assert {row["outcome"] for row in delivery_rows(db)} == {"claimed"}
+    assert await round_at(bot, due + timedelta(seconds=10)) == 1
 
+    assert tries > 1
+    assert len(bot.slack.calls_to("chat.postMessage")) > tries
     assert {(row["outcome"], row["slack_error"]) for row in delivery_rows(db)} == {
         ("failed", "http_502")
     }

@@ -15,7 +15,8 @@ from .slack_server import SlackServer
 async def test_healthz_is_ok_with_the_database_reachable(bot: BotClient) -> None:
     async with aiohttp.ClientSession() as http, http.get(bot.base_url + "/healthz") as response:
         assert response.status == 200
-        assert await response.json() == {"status": "ok"}
+        answer = await response.json()
+        assert (answer["status"], answer["database"]) == ("ok", "ok")
 
 
 @pytest.mark.parametrize(
@@ -29,7 +30,10 @@ async def test_healthz_is_503_without_the_database(settings: Settings, slack: Sl
         http.get(bot.base_url + "/healthz") as response,
     ):
         assert response.status == 503
-        assert await response.json() == {"status": "database unavailable"}
+        assert await response.json() == {
+            "status": "database unavailable",
+            "database": "unavailable",
+        }
 
 
 async def test_slack_endpoint_accepts_only_post(bot: BotClient) -> None:

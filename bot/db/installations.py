@@ -6,12 +6,14 @@ The tables are created by our Alembic migrations (0007), never by the stores' `c
 
 from __future__ import annotations
 
+from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.installation_store.sqlalchemy import (
     AsyncSQLAlchemyInstallationStore,
     SQLAlchemyInstallationStore,
 )
+from slack_sdk.oauth.sqlalchemy_utils import normalize_datetime_for_db
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
-from sqlalchemy import Column, Index, MetaData, Table
+from sqlalchemy import Column, Delete, Index, MetaData, Table, delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .crypto import EncryptedString
@@ -48,6 +50,30 @@ class EncryptedInstallationStore(AsyncSQLAlchemyInstallationStore):
 
     async def create_tables(self) -> None:
         raise NotImplementedError("The schema comes from Alembic migrations: quota-bot migrate")
+
+    async def async_save(self, installation: Installation) -> None:
+        """Save, then forget the workspace's (or org's) older installations: a re-install
+        leaves no stale encrypted tokens behind."""
+        await super().async_save(installation)
+        async with self.engine.begin() as connection:
+            for table in (self.installations, self.bots):
+                await connection.execute(_older_rows(table, self.client_id, installation))
+
+
+def _older_rows(table: Table, client_id: str, installation: Installation) -> Delete:
+    """Rows of `installation`'s workspace (or, org-wide, its org) installed before it."""
+    enterprise_id, team_id = installation.enterprise_id, installation.team_id
+    if installation.is_enterprise_install and enterprise_id is not None:
+        team_id = None
+    installed_at = normalize_datetime_for_db(installation.to_dict()["installed_at"])
+    return delete(table).where(
+        table.c.client_id == client_id,
+        table.c.enterprise_id.is_(None)
+        if enterprise_id is None
+        else table.c.enterprise_id == enterprise_id,
+        table.c.team_id.is_(None) if team_id is None else table.c.team_id == team_id,
+        table.c.installed_at < installed_at,
+    )
 
 
 class OAuthStateStore(AsyncSQLAlchemyOAuthStateStore):

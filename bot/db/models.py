@@ -214,4 +214,6 @@ class QuotaAlert(Base):
     last_checked_at: Mapped[datetime | None]
     paused_reason: Mapped[str | None] = mapped_column(String(64))
     created_by: Mapped[str] = mapped_column(String(32))
+    # Rounds in a row the alert could not be checked for a lasting reason (alias gone, no token).
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import delete, false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..acedata import AceDataError
+from ..acedata import AceDataError, InvalidToken
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import QuotaAlert
 from . import aliases, audit
@@ -43,6 +43,8 @@ class Watch:
     state: AlertState
     created_by: str
     last_checked_at: datetime | None
+    paused_reason: str | None = None
+    failures: int = 0
 
 
 def watch_of(row: QuotaAlert) -> Watch:
@@ -61,6 +63,8 @@ def watch_of(row: QuotaAlert) -> Watch:
         ),
         created_by=row.created_by,
         last_checked_at=row.last_checked_at,
+        paused_reason=row.paused_reason,
+        failures=row.failures or 0,
     )
 
 
@@ -90,6 +94,7 @@ async def set_alert(
         "threshold": str(threshold.value),
         "next_check_at": now,
         "paused_reason": None,
+        "failures": 0,
         "created_by": user_id,
         **_state_values(AlertState()),
     }
@@ -197,6 +202,8 @@ async def save_state(
     }
     if paused_reason is not None:
         changed["paused_reason"] = func.coalesce(QuotaAlert.paused_reason, paused_reason)
+    elif watch.failures:
+        changed["failures"] = 0  # checked again: the count of failed rounds starts over
     if not changed:
         return
     statement = (
@@ -254,7 +261,19 @@ class Check:
 
 class CheckSkipped(Exception):
     """The alias could not be read this time (gone, no token, upstream or database trouble);
-    its state stays as it was, to be tried next time."""
+    its state stays as it was, to be tried next time. `lasting` names a reason no retry fixes
+    by itself (ALIAS_GONE, NO_TOKEN, TOKEN_REJECTED)."""
+
+    def __init__(self, detail: str, lasting: str | None = None) -> None:
+        super().__init__(detail)
+        self.lasting = lasting
+
+
+ALIAS_GONE = "alias_gone"
+NO_TOKEN = "no_token"
+TOKEN_REJECTED = "token_rejected"
+# Rounds in a row an alert may fail for a lasting reason before it is paused.
+PAUSE_AFTER = 3
 
 
 async def evaluate(
@@ -271,7 +290,11 @@ async def evaluate(
             db, team_id=watch.team_id, channel_id=watch.channel_id, name=watch.alias
         )
         snapshot = await round_.observe(watch.team_id, token, alias.application_id)
-    except (AliasNotFound, AceDataError, DatabaseUnavailable) as exc:
+    except AliasNotFound:
+        raise CheckSkipped("AliasNotFound", ALIAS_GONE) from None
+    except InvalidToken:
+        raise CheckSkipped("InvalidToken", TOKEN_REJECTED) from None
+    except (AceDataError, DatabaseUnavailable) as exc:
         raise CheckSkipped(f"{type(exc).__name__}: {exc}") from None
     app = snapshot.application
     if not (app.remaining_amount.is_finite() and app.used_amount.is_finite()):
@@ -310,9 +333,13 @@ async def check(
     made, or None when it was skipped."""
     where = f"team={watch.team_id} channel={watch.channel_id} alias={watch.alias}"
     try:
-        found = await evaluate(db, round_, watch, token=await token(watch.team_id), now=now)
-    except (CheckSkipped, NoTokenConfigured, DatabaseUnavailable) as exc:
+        found = await evaluate(db, round_, watch, token=await _token(token, watch), now=now)
+    except (CheckSkipped, DatabaseUnavailable) as exc:
         logger.warning("Alert check %s skipped: %s", where, exc)
+        lasting = exc.lasting if isinstance(exc, CheckSkipped) else None
+        if lasting is not None and await _failed_again(db, watch, lasting):
+            logger.warning("Alert %s paused after %d rounds: %s", where, PAUSE_AFTER, lasting)
+            await tell(watch, lasting)
         return None
     decision = found.decision
     if decision.post is not None or decision.recovered:
@@ -329,3 +356,31 @@ async def check(
         logger.info("Alert %s: told the channel (%s)", where, told)
     await save_state(db, watch, decision.state)
     return found
+
+
+async def _token(token: Callable[[str], Awaitable[str]], watch: Watch) -> str:
+    try:
+        return await token(watch.team_id)
+    except NoTokenConfigured:
+        raise CheckSkipped("NoTokenConfigured", NO_TOKEN) from None
+
+
+async def _failed_again(db: Database, watch: Watch, reason: str) -> bool:
+    """Count one more round failed for `reason`; True when this one pauses the alert (so whoever
+    set it is told once)."""
+
+    async def count(session: AsyncSession) -> bool:
+        failures = await session.scalar(
+            update(QuotaAlert)
+            .where(QuotaAlert.id == watch.id, QuotaAlert.paused_reason.is_(None))
+            .values(failures=QuotaAlert.failures + 1)
+            .returning(QuotaAlert.failures)
+        )
+        if failures is None or failures < PAUSE_AFTER:
+            return False
+        await session.execute(
+            update(QuotaAlert).where(QuotaAlert.id == watch.id).values(paused_reason=reason)
+        )
+        return True
+
+    return await db.run(count)

@@ -34,3 +34,5 @@ class Posted:
 
     ts: str | None
     error: str | None = None
+    # Slack said "not now" (rate limited, not answering): the same post may work later.
+    retry: bool = False

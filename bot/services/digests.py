@@ -175,7 +175,9 @@ async def channel_schedule(
     return await db.run(read)
 
 
-async def claim_due(db: Database, *, now: datetime, limit: int = 100) -> list[ClaimedSlot]:
+async def claim_due(
+    db: Database, *, now: datetime, limit: int = 100, lease: timedelta = LEASE
+) -> list[ClaimedSlot]:
     """Claim the slots due at `now`: each at most once, whatever other workers do."""
 
     async def claim(session: AsyncSession) -> list[ClaimedSlot]:
@@ -208,20 +210,22 @@ async def claim_due(db: Database, *, now: datetime, limit: int = 100) -> list[Cl
                     late=late,
                     outcome="claimed",
                     attempts=1,
-                    lease_until=now + LEASE,
+                    lease_until=now + lease,
                 )
                 .on_conflict_do_nothing(index_elements=["schedule_id", "slot"])
                 .returning(DigestDelivery.id)
             )
             if delivery_id is not None:
                 claimed.append(ClaimedSlot(delivery_id, setup, slot, late))
-        claimed += await _reclaim_abandoned(session, now)
+        claimed += await _reclaim_abandoned(session, now, lease)
         return claimed
 
     return await db.run(claim)
 
 
-async def _reclaim_abandoned(session: AsyncSession, now: datetime) -> list[ClaimedSlot]:
+async def _reclaim_abandoned(
+    session: AsyncSession, now: datetime, lease: timedelta
+) -> list[ClaimedSlot]:
     """Claims whose worker died before finishing: tried once more, then recorded as not sent."""
     rows = (
         await session.execute(
@@ -241,7 +245,7 @@ async def _reclaim_abandoned(session: AsyncSession, now: datetime) -> list[Claim
             delivery.outcome, delivery.slack_error, delivery.finished_at = "failed", "not_sent", now
             continue
         delivery.attempts += 1
-        delivery.lease_until = now + LEASE
+        delivery.lease_until = now + lease
         delivery.late = delivery.late or now - delivery.slot > LATE_AFTER
         retried.append(
             ClaimedSlot(
@@ -260,13 +264,15 @@ def _still_mine(slot: ClaimedSlot) -> ColumnElement[bool]:
     )
 
 
-async def start(db: Database, slot: ClaimedSlot, *, now: datetime) -> bool:
+async def start(
+    db: Database, slot: ClaimedSlot, *, now: datetime, lease: timedelta = LEASE
+) -> bool:
     """Renew the claim's lease as its delivery begins; False if another worker took it over
-    meanwhile (then this one must not send it)."""
+    meanwhile, or it is posted already (then this one must not send it)."""
     statement = (
         update(DigestDelivery)
         .where(_still_mine(slot), DigestDelivery.message_ts.is_(None))
-        .values(lease_until=now + LEASE)
+        .values(lease_until=now + lease)
         .returning(DigestDelivery.id)
     )
 
@@ -277,8 +283,14 @@ async def start(db: Database, slot: ClaimedSlot, *, now: datetime) -> bool:
 
 
 async def mark_posted(db: Database, slot: ClaimedSlot, message_ts: str) -> None:
-    """The digest is in the channel: never send this slot again, whatever happens next."""
-    statement = update(DigestDelivery).where(_still_mine(slot)).values(message_ts=message_ts)
+    """The digest is in the channel: never send this slot again, whatever happens next. Written
+    even if another worker took the slot over meanwhile: its `start` then finds the slot posted
+    and sends nothing."""
+    statement = (
+        update(DigestDelivery)
+        .where(DigestDelivery.id == slot.delivery_id, DigestDelivery.message_ts.is_(None))
+        .values(message_ts=message_ts)
+    )
 
     async def write(session: AsyncSession) -> None:
         await session.execute(statement)
@@ -330,55 +342,89 @@ Send = Callable[["ClaimedSlot", Callable[[str], Awaitable[None]]], Awaitable[Pos
 # Tells whoever set the schedule that it stopped, with Slack's error.
 Tell = Callable[["DigestSetup", str], Awaitable[None]]
 FINISH_ATTEMPTS = 3
+# The longest wait between two tries of Slack or the database.
+MAX_RETRY_WAIT = timedelta(seconds=30).total_seconds()
+# Retries end this long before the lease does, so the slot is never sent by two workers at once.
+LEASE_MARGIN = timedelta(seconds=30)
 
 
-async def deliver(
-    db: Database,
-    slot: ClaimedSlot,
-    send: Send,
-    *,
-    clock: Callable[[], datetime],
-    tell: Tell,
-    backoff: float,
-) -> Posted | None:
+@dataclass(frozen=True)
+class Delivery:
+    """How one slot is delivered: Slack's side, and the clock and limits it keeps to."""
+
+    send: Send
+    tell: Tell
+    clock: Callable[[], datetime]
+    backoff: float  # the first wait before trying Slack or the database again
+    lease: timedelta = LEASE
+    stopping: Callable[[], bool] = lambda: False  # the worker is shutting down
+
+
+async def deliver(db: Database, slot: ClaimedSlot, how: Delivery) -> Posted | None:
     """Send one claimed slot at most once: renew the claim (a slot taken over is left alone),
-    post, record the message's ts the moment Slack takes it, then record the outcome. A slot
-    left unrecorded (the database failed before the post) is claimed again after its lease;
-    one recorded as posted never is. What the post came to, or None when nothing was sent."""
+    post, record the message's ts the moment Slack takes it, then record the outcome.
+
+    Slack rate limiting or not answering is tried again while the lease lasts; after it the slot
+    is left to be claimed again (one more attempt, whose failure is recorded). Once Slack has
+    taken the digest, its ts is recorded whatever it takes: tried until the database answers or
+    the worker stops. What the post came to, or None when nothing was sent."""
     where = _where(slot)
+    started = how.clock()
     try:
-        if not await start(db, slot, now=clock()):
+        if not await start(db, slot, now=started, lease=how.lease):
             logger.info("Digest %s was taken over by another worker", where)
             return None
-
-        async def posted(ts: str) -> None:
-            try:
-                await mark_posted(db, slot, ts)
-            except DatabaseUnavailable as exc:  # the outcome, ts included, is recorded below
-                logger.warning("Digest %s posted but not yet marked: %s", where, exc)
-
-        result = await send(slot, posted)
+        margin = min(LEASE_MARGIN, how.lease / 10)
+        result = await _send(db, slot, how, until=started + how.lease - margin)
     except DatabaseUnavailable as exc:
         logger.warning("Digest %s waits for the database: %s", where, exc)
         return None
     except Exception:
         logger.exception("Digest %s failed", where)
         result = Posted(None, "internal_error")
-    await _record(db, slot, result, backoff=backoff)
+    if result.ts is None and result.retry and slot.attempt < MAX_ATTEMPTS:
+        logger.warning("Digest %s not sent yet (Slack said %s): tried again", where, result.error)
+        return result
+    await _record(db, slot, result, how)
     if result.error is None:
         logger.info("Digest %s sent", where)
     else:
         logger.warning("Digest %s: Slack said %s", where, result.error)
         if tell_who_set_it(result.error):
-            await tell(slot.setup, result.error)
+            await how.tell(slot.setup, result.error)
     return result
 
 
-async def _record(db: Database, slot: ClaimedSlot, result: Posted, *, backoff: float) -> None:
-    """Record the outcome, trying a little harder than usual: an unrecorded slot without its
-    message ts would be sent again after its lease."""
-    for attempt in range(FINISH_ATTEMPTS):
+async def _send(db: Database, slot: ClaimedSlot, how: Delivery, *, until: datetime) -> Posted:
+    """Post, again after a wait while Slack is only "not now" and the lease allows."""
+
+    async def posted(ts: str) -> None:
         try:
+            await mark_posted(db, slot, ts)
+        except DatabaseUnavailable as exc:  # the outcome, ts included, is recorded after
+            logger.warning("Digest %s posted but not yet marked: %s", _where(slot), exc)
+
+    attempt = 0
+    while True:
+        result = await how.send(slot, posted)
+        wait = min(how.backoff * 2**attempt, MAX_RETRY_WAIT)
+        if result.ts is not None or not result.retry or how.stopping():
+            return result
+        if how.clock() + timedelta(seconds=wait) > until:
+            return result
+        await asyncio.sleep(wait)
+        attempt += 1
+
+
+async def _record(db: Database, slot: ClaimedSlot, result: Posted, how: Delivery) -> None:
+    """Record the outcome. Without a post, a few tries (an unrecorded slot is claimed again
+    after its lease, which is harmless: nothing was sent). With one, until the database
+    answers or the worker stops: an unrecorded post would be sent again."""
+    attempt = 0
+    while True:
+        try:
+            if result.ts is not None:
+                await mark_posted(db, slot, result.ts)
             await finish(
                 db,
                 slot,
@@ -390,10 +436,19 @@ async def _record(db: Database, slot: ClaimedSlot, result: Posted, *, backoff: f
             )
             return
         except DatabaseUnavailable as exc:
+            attempt += 1
             logger.warning(
-                "Digest %s outcome not recorded (try %d): %s", _where(slot), attempt + 1, exc
+                "Digest %s outcome not recorded (try %d): %s", _where(slot), attempt, exc
             )
-            await asyncio.sleep(backoff * 2**attempt)
+            if (result.ts is None and attempt >= FINISH_ATTEMPTS) or how.stopping():
+                if result.ts is not None:
+                    logger.error(
+                        "Digest %s was posted but the database never took it before shutdown: "
+                        "it may be sent again",
+                        _where(slot),
+                    )
+                return
+            await asyncio.sleep(min(how.backoff * 2 ** (attempt - 1), MAX_RETRY_WAIT))
 
 
 def _where(slot: ClaimedSlot) -> str:

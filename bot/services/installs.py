@@ -9,9 +9,9 @@ and setting a token restores the setup. Purging deletes everything the bot holds
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, Table, delete, func, select, update
+from sqlalchemy import ColumnElement, Select, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
@@ -44,6 +44,23 @@ def _served_by_org(enterprise_id: str | None) -> Select[tuple[str]]:
     bots = _SLACK_TABLES[BOTS_TABLE]
     own = select(bots.c.team_id).where(bots.c.team_id == Workspace.team_id)
     return select(Workspace.team_id).where(Workspace.enterprise_id == enterprise_id, ~own.exists())
+
+
+async def _installed_after(
+    session: AsyncSession, team_id: str | None, enterprise_id: str | None, when: datetime
+) -> bool:
+    """Whether the installation (`team_id` None: the org-wide one) was made after `when`."""
+    table = _SLACK_TABLES[INSTALLATIONS_TABLE]
+    scope = (
+        table.c.team_id == team_id
+        if team_id is not None
+        else (table.c.enterprise_id == enterprise_id) & table.c.team_id.is_(None)
+    )
+    latest = await session.scalar(select(func.max(table.c.installed_at)).where(scope))
+    if latest is None:
+        return False
+    # slack_sdk stores installed_at as naive UTC; Slack's event_time is in whole seconds.
+    return latest.replace(tzinfo=UTC) >= when + timedelta(seconds=1)
 
 
 @dataclass(frozen=True)
@@ -135,12 +152,18 @@ async def uninstalled(
     enterprise_id: str | None,
     org_wide: bool,
     reason: str,
+    event_time: datetime | None = None,
 ) -> list[str]:
     """Delete the Slack tokens and Ace Data Cloud token of the workspace (every workspace of the
     org for an org-wide install) and pause their digests and alerts, in one transaction. The
-    team IDs affected."""
+    team IDs affected. An event older than the installation it would end (Slack redelivering
+    it after a quick re-install) changes nothing."""
 
     async def forget(session: AsyncSession) -> list[str]:
+        if event_time is not None and await _installed_after(
+            session, None if org_wide else team_id, enterprise_id, event_time
+        ):
+            return []
         if org_wide:
             teams = list(await session.scalars(_served_by_org(enterprise_id)))
             for table in _INSTALLATION_TABLES:
@@ -194,6 +217,13 @@ _WORKSPACE_MODELS = (
 )
 
 
+def _installed_for(table: Table, slack_id: str) -> ColumnElement[bool]:
+    """A workspace's own installation rows, or for an org ID (E…) its org-wide installation."""
+    if slack_id.startswith("E"):
+        return (table.c.enterprise_id == slack_id) & table.c.team_id.is_(None)
+    return table.c.team_id == slack_id
+
+
 async def held_for(db: Database, *, team_id: str) -> dict[str, int]:
     """How many rows each table holds for one workspace (what `purge` would delete)."""
 
@@ -212,7 +242,7 @@ async def held_for(db: Database, *, team_id: str) -> dict[str, int]:
         for table in _INSTALLATION_TABLES:
             held[table.name] = (
                 await session.scalar(
-                    select(func.count()).select_from(table).where(table.c.team_id == team_id)
+                    select(func.count()).select_from(table).where(_installed_for(table, team_id))
                 )
                 or 0
             )
@@ -234,7 +264,7 @@ async def purge(db: Database, *, team_id: str) -> dict[str, int]:
             result = await session.execute(delete(model).where(model.team_id == team_id))
             deleted[model.__tablename__] = result.rowcount  # type: ignore[attr-defined]
         for table in _INSTALLATION_TABLES:
-            result = await session.execute(delete(table).where(table.c.team_id == team_id))
+            result = await session.execute(delete(table).where(_installed_for(table, team_id)))
             deleted[table.name] = result.rowcount  # type: ignore[attr-defined]
         return deleted
 

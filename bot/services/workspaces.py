@@ -104,14 +104,17 @@ async def count_unreadable_tokens(db: Database) -> int:
 
 async def record_enterprise(db: Database, *, team_id: str, enterprise_id: str) -> None:
     """Note which Enterprise Grid org a workspace belongs to (the worker finds an org-wide
-    installation's token by it)."""
+    installation's token by it). Only where none is recorded: a request never rewrites a
+    workspace's stored identity."""
 
     async def save(session: AsyncSession) -> None:
         await session.execute(
             db.insert()(Workspace)
             .values(team_id=team_id, enterprise_id=enterprise_id, created_at=utcnow())
             .on_conflict_do_update(
-                index_elements=["team_id"], set_={"enterprise_id": enterprise_id}
+                index_elements=["team_id"],
+                set_={"enterprise_id": enterprise_id},
+                where=Workspace.enterprise_id.is_(None),
             )
         )
 

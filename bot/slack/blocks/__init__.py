@@ -27,6 +27,7 @@ from .messages import (
     NO_DIGEST,
     NO_TOKEN,
     NO_TOKEN_FOR_LIST,
+    NO_WORKER,
     NOT_INSTALLED,
     OTHER_WORKSPACE,
     SLACK_UNREACHABLE,
@@ -57,9 +58,11 @@ from .messages import (
     fallback_mismatch,
     not_admin,
     note_not_posted_part,
+    paused_because,
     target_moved,
     upstream_problem,
     usage_error,
+    with_warning,
 )
 from .modals import token_modal, token_saved_view
 
@@ -79,6 +82,7 @@ __all__ = [
     "NO_DIGEST",
     "NO_TOKEN",
     "NO_TOKEN_FOR_LIST",
+    "NO_WORKER",
     "OTHER_WORKSPACE",
     "SLACK_UNREACHABLE",
     "TOKEN_MODAL_LATE",
@@ -119,6 +123,7 @@ __all__ = [
     "not_admin",
     "note_not_posted_part",
     "notice_modal",
+    "paused_because",
     "percent",
     "quota_card",
     "quota_card_text",
@@ -127,4 +132,5 @@ __all__ = [
     "token_saved_view",
     "upstream_problem",
     "usage_error",
+    "with_warning",
 ]

@@ -23,6 +23,7 @@ from .. import ids
 from .card import card_buttons
 from .forecast import forecast_text
 from .format import Blocks, amount, blocks, percent, quantity, slack_date, title, unit
+from .messages import paused_because
 from .text import escape
 
 _SNOOZES = (("1h", "Snooze 1 h"), ("1d", "Snooze 1 day"), ("recovered", "Snooze until recovered"))
@@ -138,7 +139,9 @@ def alert_list(watches: Sequence[Watch], now: datetime) -> str:
     for watch in watches:
         state = watch.state.said.name.lower()
         snooze = ""
-        if watch.state.until_recovered:
+        if watch.paused_reason:
+            snooze = f" · *paused* ({paused_because(watch.paused_reason)})"
+        elif watch.state.until_recovered:
             snooze = " · snoozed until recovered"
         elif watch.state.snoozed_until is not None and watch.state.snoozed_until > now:
             snooze = f" · snoozed until {slack_date(watch.state.snoozed_until.astimezone(UTC))}"

@@ -33,7 +33,7 @@ from .card import UTC_ZONE
 from .forecast import forecast_text
 from .format import MAX_SECTION_CHARS, fallback_state, percent, quantity, slack_date, title, unit
 from .lists import admins_text, audit_list, help_blocks
-from .messages import upstream_problem
+from .messages import paused_because, upstream_problem
 from .text import clip, escape
 
 # A block as a builder or as the dict a shared builder returns; the view takes both.
@@ -292,7 +292,7 @@ def _digest_list(digests: Sequence[DigestSetup]) -> list[Item]:
     for setup in digests:
         line = f"• <#{escape(setup.channel_id)}> — {escape(setup.schedule.describe())}"
         if setup.paused_reason:
-            line += f" · *paused* (Slack said `{escape(setup.paused_reason)}`)"
+            line += f" · *paused* ({paused_because(setup.paused_reason)})"
         else:
             line += f" · next {slack_date(setup.next_run_at)}"
         lines.append(line)
@@ -317,7 +317,7 @@ def _alert_list(alerts: Sequence[HomeAlert]) -> list[Item]:
             f"{threshold_text(watch.threshold)}: {watch.state.said.name.lower()}"
         )
         if alert.paused_reason:
-            line += f" · *paused* (Slack said `{escape(alert.paused_reason)}`)"
+            line += f" · *paused* ({paused_because(alert.paused_reason)})"
         elif watch.state.until_recovered:
             line += " · snoozed until recovered"
         elif watch.state.snoozed_until is not None:

@@ -25,6 +25,7 @@ from ...services.errors import (
 )
 from ...services.fallback import FallbackResult
 from ...services.schedules import Schedule
+from ..api_errors import is_transient
 from .format import fallback_state, named, slack_date, title
 from .text import escape
 
@@ -348,7 +349,23 @@ def digest_set(schedule: Schedule, first: datetime) -> str:
     )
 
 
+NO_WORKER = (
+    ":warning: No worker is running — digests and alerts are not being sent. Whoever runs Quota "
+    "Bot should start `quota-bot worker` (or set `SCHEDULER_IN_WEB=on`)."
+)
+
+
+def with_warning(warning: str | None, text: str) -> str:
+    """`text`, after `warning` when there is one."""
+    return text if warning is None else f"{warning}\n\n{text}"
+
+
 def cannot_post_here(error: str) -> str:
+    if is_transient(error):
+        return (
+            f":hourglass: Slack is rate limiting the bot or not answering right now (`"
+            f"{escape(error)}`), so nothing was saved. Try again in a minute."
+        )
     return (
         f":no_entry: The bot cannot post in this channel (Slack said `{escape(error)}`), so "
         "nothing was saved. Invite it with `/invite @Quota Bot` and try again."
@@ -367,7 +384,7 @@ def digest_status(setup: DigestSetup, last: LastDelivery | None) -> str:
     lines = [f":calendar: {schedule.describe()}."]
     if setup.paused_reason:
         lines.append(
-            f"Paused: Slack said `{escape(setup.paused_reason)}` when it was due. Invite the bot "
+            f"Paused: {paused_because(setup.paused_reason)} when it was due. Invite the bot "
             "and set the digest again to resume it."
         )
     else:
@@ -384,7 +401,31 @@ def digest_status(setup: DigestSetup, last: LastDelivery | None) -> str:
     return "\n".join(lines)
 
 
+_LASTING = {
+    "alias_gone": ("its alias no longer exists there", "Link the alias again"),
+    "no_token": ("the workspace has no Ace Data Cloud token", "Set one with `/quota token`"),
+    "token_rejected": (
+        "Ace Data Cloud rejected the workspace's token",
+        "Set a valid one with `/quota token`",
+    ),
+    "uninstalled": ("the app was uninstalled", "Install it again"),
+}
+
+
+def paused_because(reason: str) -> str:
+    """Why a digest or alert is paused, as a clause: "Slack said `channel_not_found`"."""
+    known = _LASTING.get(reason)
+    return known[0] if known else f"Slack said `{escape(reason)}`"
+
+
 def alert_paused(channel_id: str, alias: str, error: str) -> str:
+    known = _LASTING.get(error)
+    if known is not None:
+        return (
+            f":pause_button: The alert on *{escape(alias)}* in <#{channel_id}> is paused: "
+            f"{known[0]}, so it could not be checked for several rounds. {known[1]}, then set "
+            "the alert again with `/quota alert …`."
+        )
     return (
         f":pause_button: The alert on *{escape(alias)}* in <#{channel_id}> is paused: Slack said "
         f"`{escape(error)}` when it tried to post. Invite the bot there and set the alert again "

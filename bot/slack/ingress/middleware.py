@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -69,10 +70,12 @@ def _check_for_replays(runtime: Runtime) -> Middleware:
         signature = _header(req, "x-slack-signature")
         if signature is None:  # Socket Mode: Slack's own connection, nothing to replay
             return await next()
+        # An event Slack delivers again (its retries are signed anew) is the same event_id.
+        key = _event_key(req.body) or signature
         # Started now, awaited by the listener after its ack (`first_delivery`): the ack never
         # waits on the database. A dialog's answer is its ack, so a submission waits here.
         budget = min(REPLAY_CHECK_BUDGET, runtime.settings.database_timeout)
-        check = asyncio.ensure_future(runtime.replays.first_time_seen(signature, timeout=budget))
+        check = asyncio.ensure_future(runtime.replays.first_time_seen(key, timeout=budget))
         check.add_done_callback(_retrieve)  # a failure nobody awaited is not "never retrieved"
         req.context[REPLAY_CHECK] = check
         submission = isinstance(req.context.get(ENVELOPE), envelope.ViewSubmission)
@@ -172,6 +175,17 @@ def _json(status: int, body: dict[str, object]) -> BoltResponse:
     return BoltResponse(
         status=status, body=json.dumps(body), headers={"content-type": "application/json"}
     )
+
+
+_EVENT_ID = re.compile(r"Ev[A-Za-z0-9]{4,40}")
+
+
+def _event_key(body: dict[str, Any]) -> str | None:
+    """`event:<event_id>` for an Events API callback, so that a redelivery is seen as one."""
+    event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+    if isinstance(event_id, str) and _EVENT_ID.fullmatch(event_id):
+        return f"event:{event_id}"
+    return None
 
 
 def _retrieve(task: asyncio.Future[bool]) -> None:

@@ -23,6 +23,29 @@ logger = logging.getLogger(__name__)
 # How long a request waits for the first answer before the user is told Slack can't be reached.
 REQUEST_WAIT = 1.0
 ATTEMPT_TIMEOUT = 5
+# Slack's answers to auth.test that no retry changes: the token itself is wrong or dead.
+DEAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked"})
+
+
+async def refused_token(base_url: str, token: str) -> str | None:
+    """Slack's reason if it refuses `token` outright (DEAD_TOKEN), else None — accepted, or
+    Slack not reachable now (the running bot keeps trying then)."""
+    async with aiohttp.ClientSession() as session:
+        client = AsyncWebClient(
+            token=token,
+            base_url=base_url,
+            session=session,
+            timeout=ATTEMPT_TIMEOUT,
+            retry_handlers=[],
+        )
+        try:
+            await client.auth_test()
+        except SlackApiError as exc:
+            error = slack_error(exc)
+            return error if error in DEAD_TOKEN else None
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+    return None
 
 
 class BotIdentity:

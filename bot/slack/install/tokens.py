@@ -122,9 +122,10 @@ class InstalledTokens:
     async def for_request(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool
     ) -> WorkspaceBot | None:
-        bot = await self._find(
-            enterprise_id=enterprise_id, team_id=team_id, org_wide=is_enterprise_install
-        )
+        # A workspace's own installation wins over its org's org-wide one.
+        bot = await self._find(enterprise_id=enterprise_id, team_id=team_id, org_wide=False)
+        if (bot is None or bot.team_id != team_id) and is_enterprise_install:
+            bot = await self._find(enterprise_id=enterprise_id, team_id=team_id, org_wide=True)
         if bot is not None and bot.is_enterprise_install and team_id and enterprise_id:
             await self._remember_enterprise(team_id, enterprise_id)
         return await self._usable(bot)

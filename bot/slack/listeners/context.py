@@ -12,9 +12,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...runtime import Runtime
-from ...services.errors import (
-    DatabaseUnavailable,
-)
+from ...services import heartbeats
+from ...services.clock import utcnow
+from ...services.errors import AdminCheckFailed, DatabaseUnavailable, NotAdmin
 from ...services.workspaces import platform_token
 from .. import blocks
 from ..api_errors import slack_error
@@ -97,6 +97,20 @@ class InteractionContext:
             await self.client.chat_delete(channel=self.channel_id, ts=ts)
         except Exception as exc:
             logger.warning("Could not withdraw a message %s: %s", self.log_context(), exc)
+
+    async def scheduler_warning(self) -> str | None:
+        """For an admin, the sentence saying no worker is sending digests and alerts, when no
+        scheduler round has run for a while; None otherwise (or when the role is unknown)."""
+        status = await heartbeats.scheduler_status(
+            self.runtime.db, now=utcnow(), poll_seconds=self.runtime.settings.worker_poll_seconds
+        )
+        if not status.silent:
+            return None
+        try:
+            await self.require_admin("see the scheduler's state")
+        except (NotAdmin, AdminCheckFailed):
+            return None
+        return blocks.NO_WORKER
 
     def log_context(self) -> str:
         return f"team={self.team_id} channel={self.channel_id} user={self.user_id}"

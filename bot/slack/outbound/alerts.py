@@ -9,7 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ...services import alerts
 from ...services.delivery import Posted
 from .. import blocks
-from ..api_errors import slack_error
+from ..api_errors import is_transient, slack_error
 from ..blocks.alert import alert_message, recovered_message
 from .direct import direct_message
 
@@ -28,10 +28,12 @@ def notifier(client: AsyncWebClient) -> alerts.Notify:
                 channel=watch.channel_id, text=message.text, blocks=message.blocks
             )
         except SlackApiError as exc:
-            return Posted(None, slack_error(exc))
+            error = slack_error(exc)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            return Posted(None, type(exc).__name__[:64])
-        return Posted(str(response.get("ts") or ""))
+            error = type(exc).__name__[:64]
+        else:
+            return Posted(str(response.get("ts") or ""))
+        return Posted(None, error, retry=is_transient(error))
 
     return notify
 

@@ -19,7 +19,7 @@ from ...services import digests
 from ...services.delivery import Posted
 from ...services.rounds import Round
 from .. import blocks
-from ..api_errors import slack_error
+from ..api_errors import is_transient, slack_error
 from ..blocks.digest import DigestLine, DigestMessage, digest_messages
 from .direct import direct_message
 
@@ -121,10 +121,12 @@ async def post(
                 channel=channel_id, thread_ts=ts, text=message.text, blocks=message.blocks
             )
     except SlackApiError as exc:
-        return Posted(ts, slack_error(exc))
+        error = slack_error(exc)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return Posted(ts, type(exc).__name__[:64])
-    return Posted(ts)
+        error = type(exc).__name__[:64]
+    else:
+        return Posted(ts)
+    return Posted(ts, error, retry=is_transient(error))
 
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient | None]]

@@ -51,7 +51,7 @@ class CardContext(PressContext):
             runtime=runtime,
             client=client,
             response_url=ResponseUrl.of(runtime, press.response_url),
-            team_id=press.team.id,
+            team_id=str(context.team_id),  # the team Bolt authorized
             user_id=press.user.id,
             channel_id=press.channel_id,
             replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),

@@ -35,7 +35,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
             lambda: open_token_modal(
                 runtime,
                 client,
-                team_id=press.team.id,
+                team_id=str(context.team_id),  # the team Bolt authorized
                 user_id=press.user.id,
                 trigger_id=str(body.get("trigger_id") or ""),
             ),

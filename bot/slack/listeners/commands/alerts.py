@@ -6,6 +6,7 @@ import logging
 
 from ....services import alerts, aliases
 from ....services.clock import utcnow
+from ... import blocks
 from ...blocks.alert import alert_list, threshold_text
 from ...blocks.text import escape
 from ..context import CommandContext
@@ -19,7 +20,8 @@ async def list_alerts(context: CommandContext, _: ListAlerts) -> None:
     watches = await alerts.channel_alerts(
         context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
     )
-    await context.say_privately(alert_list(watches, utcnow()))
+    warning = await context.scheduler_warning()
+    await context.say_privately(blocks.with_warning(warning, alert_list(watches, utcnow())))
 
 
 async def set_alert(context: CommandContext, request: SetAlert) -> None:

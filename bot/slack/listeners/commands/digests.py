@@ -25,11 +25,12 @@ async def show_digest(context: CommandContext, _: ShowDigest) -> None:
     found = await digests.channel_schedule(
         context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
     )
+    warning = await context.scheduler_warning()
     if found is None:
-        await context.say_privately(blocks.NO_DIGEST)
+        await context.say_privately(blocks.with_warning(warning, blocks.NO_DIGEST))
         return
     setup, last = found
-    await context.say_privately(blocks.digest_status(setup, last))
+    await context.say_privately(blocks.with_warning(warning, blocks.digest_status(setup, last)))
 
 
 async def set_digest(context: CommandContext, request: SetDigest) -> None:

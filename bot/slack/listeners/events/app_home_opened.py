@@ -36,7 +36,8 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         # Events are acknowledged by Bolt before this runs.
         if event.get("tab") != "home":
             return
-        team_id, user_id = body.get("team_id"), event.get("user")
+        # The team Bolt authorized (authorizations[0]), never the body's own `team_id`.
+        team_id, user_id = context.team_id, event.get("user")
         if not (_is_id(team_id) and _is_id(user_id)):
             logger.warning(
                 "Ignored an app_home_opened event without a usable team or user (event_id=%s)",
@@ -46,7 +47,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         await after_ack(
             runtime,
             context,
-            lambda: publish_home(runtime, client, team_id=team_id, user_id=user_id),
+            lambda: publish_home(runtime, client, team_id=str(team_id), user_id=str(user_id)),
         )
 
 

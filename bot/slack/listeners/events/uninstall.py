@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
@@ -24,24 +25,37 @@ ATTEMPTS = 8
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     @app.event("app_uninstalled")
-    async def uninstalled(context: AsyncBoltContext) -> None:
-        await after_ack(runtime, context, lambda: _forget(runtime, context, "app_uninstalled"))
+    async def uninstalled(context: AsyncBoltContext, body: dict[str, Any]) -> None:
+        await after_ack(
+            runtime, context, lambda: _forget(runtime, context, body, "app_uninstalled")
+        )
 
     @app.event("tokens_revoked")
-    async def tokens_revoked(context: AsyncBoltContext, event: dict[str, Any]) -> None:
-        await after_ack(runtime, context, lambda: _revoked(runtime, context, event))
+    async def tokens_revoked(context: AsyncBoltContext, body: dict[str, Any]) -> None:
+        await after_ack(runtime, context, lambda: _revoked(runtime, context, body))
 
 
-async def _revoked(runtime: Runtime, context: AsyncBoltContext, event: dict[str, Any]) -> None:
-    tokens = event.get("tokens")
+async def _revoked(runtime: Runtime, context: AsyncBoltContext, body: dict[str, Any]) -> None:
+    event = body.get("event")
+    tokens = event.get("tokens") if isinstance(event, dict) else None
     bots = tokens.get("bot") if isinstance(tokens, dict) else None
     if not bots:  # user tokens only: the bot asks for none, so it holds none
         logger.info("tokens_revoked without bot tokens (team=%s): nothing held", context.team_id)
         return
-    await _forget(runtime, context, "tokens_revoked")
+    await _forget(runtime, context, body, "tokens_revoked")
 
 
-async def _forget(runtime: Runtime, context: AsyncBoltContext, reason: str) -> None:
+def _event_time(body: dict[str, Any]) -> datetime | None:
+    """When Slack says the event happened; None when it does not say (then it is acted on)."""
+    value = body.get("event_time")
+    if isinstance(value, int) and 0 < value < 2**33:
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+async def _forget(
+    runtime: Runtime, context: AsyncBoltContext, body: dict[str, Any], reason: str
+) -> None:
     org_wide = bool(context.is_enterprise_install)
     where = f"team={context.team_id} enterprise={context.enterprise_id}"
     for attempt in range(ATTEMPTS):
@@ -52,6 +66,7 @@ async def _forget(runtime: Runtime, context: AsyncBoltContext, reason: str) -> N
                 enterprise_id=context.enterprise_id,
                 org_wide=org_wide,
                 reason=reason,
+                event_time=_event_time(body),
             )
             break
         except DatabaseUnavailable as exc:

@@ -38,7 +38,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         ack: AsyncAck, context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         submission: ViewSubmission = context[ENVELOPE]
-        team_id, user_id = submission.team.id, submission.user.id
+        # The team Bolt authorized (a Slack Connect modal names its installed team apart from
+        # the submitter's): its admins decide, and the token is saved under it.
+        team_id, user_id = str(context.team_id), submission.user.id
         loop = asyncio.get_running_loop()
         deadline = (context.get(RECEIVED_AT) or loop.time()) + ANSWER_DEADLINE
         async with runtime.tracked():
@@ -47,10 +49,12 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
                     raise TokenRefused(modals.TOKEN_DATABASE_PROBLEM)
                 try:
                     async with asyncio.timeout_at(deadline - SAVE_RESERVE):
-                        token, account = await _check(runtime, client, submission)
+                        token, account = await _check(runtime, client, team_id, submission)
                 except TimeoutError:
                     raise TokenRefused(modals.TOKEN_TOO_SLOW) from None
-                await _save(runtime, submission, token, account, timeout=deadline - loop.time())
+                await _save(
+                    runtime, team_id, submission, token, account, timeout=deadline - loop.time()
+                )
             except TokenRefused as exc:
                 logger.info("Token refused team=%s user=%s: %s", team_id, user_id, exc)
                 await ack(response_action="errors", errors={ids.TOKEN_BLOCK: str(exc)})
@@ -60,11 +64,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
 
 async def _check(
-    runtime: Runtime, client: AsyncWebClient, submission: ViewSubmission
+    runtime: Runtime, client: AsyncWebClient, team_id: str, submission: ViewSubmission
 ) -> tuple[str, str]:
     """Who may, what was typed, and the token itself: the token and its account's name, or
     TokenRefused saying why not."""
-    team_id, user_id = submission.team.id, submission.user.id
+    user_id = submission.user.id
     try:
         allowed = await is_admin(client, runtime.db, team_id=team_id, user_id=user_id)
     except AdminCheckFailed:
@@ -89,14 +93,20 @@ async def _check(
 
 
 async def _save(
-    runtime: Runtime, submission: ViewSubmission, token: str, account: str, *, timeout: float
+    runtime: Runtime,
+    team_id: str,
+    submission: ViewSubmission,
+    token: str,
+    account: str,
+    *,
+    timeout: float,
 ) -> None:
     if timeout <= 0:
         raise TokenRefused(modals.TOKEN_TOO_SLOW)
     try:
         await save_token(
             runtime.db,
-            team_id=submission.team.id,
+            team_id=team_id,
             token=token,
             account=account,
             user_id=submission.user.id,
