@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("socket", help="connect to Slack over Socket Mode (local development)")
     commands.add_parser("worker", help="send scheduled digests (any number may run at once)")
     commands.add_parser("migrate", help="upgrade the database schema to the latest version")
+    commands.add_parser(
+        "rotate-key", help="re-encrypt every stored secret under ENCRYPTION_KEY's newest key"
+    )
     purge = commands.add_parser(
         "purge-workspace", help="delete everything held for one workspace (asks for --yes)"
     )
@@ -48,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         "socket": socket_mode,
         "worker": worker,
         "migrate": migrate,
+        "rotate-key": rotate_key,
         "purge-workspace": lambda settings: purge_workspace(settings, args.team_id, args.yes),
     }
     try:
@@ -72,6 +76,31 @@ def migrate(settings: Settings) -> None:
             f"cannot migrate the database — {explain_database_error(exc, settings.database_url)}"
         ) from None
     logger.info("Database schema is up to date")
+
+
+def rotate_key(settings: Settings) -> None:
+    """Re-encrypt every stored secret under the newest key (ENCRYPTION_KEY=new,old); safe to
+    run again after an interruption."""
+    from .runtime import Runtime
+    from .services.secrets import rotate_secrets
+
+    keyring = settings.keyring()
+    prepare_database(settings)
+
+    async def run() -> None:
+        runtime = await Runtime.open(settings)
+        try:
+            done = await rotate_secrets(runtime.db, keyring)
+        finally:
+            await runtime.close()
+        print(
+            f"Re-encrypted {done.rotated} secret(s) under the newest key; {done.current} "
+            "already were."
+        )
+        for where, count in done.unreadable.items():
+            print(f"{count} secret(s) in {where} open with no current key: left as they are.")
+
+    asyncio.run(run())
 
 
 def purge_workspace(settings: Settings, team_id: str, confirmed: bool) -> None:

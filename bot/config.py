@@ -242,6 +242,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "socket": ("slack_app_token", "slack_credentials", "encryption_key"),
     "worker": ("slack_credentials", "encryption_key"),
     "migrate": (),
+    "rotate-key": ("encryption_key",),
     "purge-workspace": ("encryption_key",),
 }
 

@@ -26,10 +26,19 @@ from .db.crypto import attach_keyring
 from .db.database import Database, DatabaseUnavailable
 from .db.engine import create_engine
 from .services.replays import SignatureLedger
-from .services.workspaces import count_unreadable_tokens
+from .services.workspaces import count_unreadable_secrets
 
 logger = logging.getLogger(__name__)
 
+# What a workspace whose secret cannot be read must do.
+_REMEDY = {
+    "Ace Data Cloud token": "Those workspaces read as having no token until an admin sets it "
+    "again with /quota token",
+    "Slack bot token": "Those workspaces are told Quota Bot has no installation it can use "
+    "until they install the app again",
+    "Slack refresh token": "Those workspaces' tokens cannot be refreshed until they install "
+    "the app again",
+}
 # How long a stopping process waits for work in flight (a card being read) to finish.
 SHUTDOWN_GRACE = 10.0
 # The longest a Slack call waits on a Retry-After before the caller gets the rate-limit error.
@@ -124,17 +133,17 @@ class Runtime:
                 "app, so each sets its own token with /quota token."
             )
         try:
-            unreadable = await count_unreadable_tokens(self.db)
+            unreadable = await count_unreadable_secrets(self.db)
         except DatabaseUnavailable as exc:
             logger.warning("Could not check the stored secrets at start-up: %s", exc)
             return
-        if unreadable:
+        for kind, count in unreadable.items():
             logger.warning(
-                "%d stored Ace Data Cloud token(s) cannot be decrypted with the current "
-                "ENCRYPTION_KEY (was the key changed or its file lost?). Those workspaces read as "
-                "having no token until an admin sets it again with /quota token, or the old key "
-                "is restored (ENCRYPTION_KEY=new,old).",
-                unreadable,
+                "%d stored %s(s) cannot be decrypted with the current ENCRYPTION_KEY (was the key "
+                "changed or its file lost?). %s, or restore the old key (ENCRYPTION_KEY=new,old).",
+                count,
+                kind,
+                _REMEDY[kind],
             )
 
     @asynccontextmanager

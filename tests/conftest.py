@@ -3,19 +3,15 @@ uvicorn on a local port, a local Slack server, and Ace Data Cloud mocked with re
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import sqlite3
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import respx
-import uvicorn
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, text
 
@@ -24,9 +20,7 @@ from bot.db.installations import store_metadata
 from bot.db.migrate import upgrade_to_head
 from bot.db.models import Base
 from bot.runtime import Runtime
-from bot.web import create_web_app
-
-from .client import (
+from tests.support.client import (
     ACEDATA_API,
     ADMIN,
     APP_ID,
@@ -37,19 +31,11 @@ from .client import (
     mock_quota,
     set_platform_token,
 )
-from .slack_server import SlackServer
+from tests.support.server import ACEDATA_BASE, BOT_TOKEN, SIGNING_SECRET, serve, sync_url
+from tests.support.slack_server import SlackServer
 
 # Tests of how the bot lives with a PostgreSQL server itself run in the PostgreSQL run only.
-collect_ignore = [] if os.environ.get("TEST_DATABASE_URL") else ["test_outages_postgres.py"]
-
-SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
-BOT_TOKEN = "xoxb-test-bot-token-4f1c2b"
-ACEDATA_BASE = "https://acedata.test"
-
-
-def sync_url(url: str) -> str:
-    """The same database through a synchronous driver (psycopg serves both)."""
-    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+collect_ignore = [] if os.environ.get("TEST_DATABASE_URL") else ["e2e/test_outages_postgres.py"]
 
 
 @pytest.fixture(scope="session")
@@ -143,33 +129,6 @@ def settings(
         "scheduler_in_web": "off",
     }
     return Settings(_env_file=None, **(values | settings_overrides))  # type: ignore[call-arg]
-
-
-@asynccontextmanager
-async def serve(settings: Settings, slack: SlackServer) -> AsyncIterator[BotClient]:
-    """The real ASGI app under uvicorn on a loopback port, and a client that signs like Slack."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    app = create_web_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", access_log=False))
-    serving = asyncio.create_task(server.serve(sockets=[listener]))
-    while not server.started:
-        if serving.done():
-            serving.result()
-        await asyncio.sleep(0.01)
-    if not settings.oauth_enabled:
-        # The bot asks Slack who it is as it starts; that call is no request's doing.
-        await slack.wait_for_call("auth.test")
-        slack.calls.clear()
-    client = BotClient(f"http://127.0.0.1:{port}", SIGNING_SECRET, slack, settings)
-    client.runtime = app.state.runtime
-    try:
-        yield client
-    finally:
-        await client.close()
-        server.should_exit = True
-        await serving
 
 
 @pytest.fixture

@@ -89,6 +89,20 @@ class Keyring:
                 "remove it to start with a new key (stored tokens then read as not set)"
             ) from None
 
+    def rotated(self, ciphertext: str) -> str | None:
+        """`ciphertext` under the newest key: the same text when it already is, None when no
+        current key opens it."""
+        newest = self._fernet._fernets[0]  # MultiFernet encrypts with its first key
+        try:
+            newest.decrypt(ciphertext.encode())
+            return ciphertext
+        except InvalidToken:
+            pass
+        try:
+            return self._fernet.rotate(ciphertext.encode()).decode()
+        except InvalidToken:
+            return None
+
     def encrypt(self, plaintext: str) -> str:
         return self._fernet.encrypt(plaintext.encode()).decode()
 

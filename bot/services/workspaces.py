@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
+from ..db.installations import BOTS_TABLE, store_metadata
 from ..db.models import Workspace, utcnow
 from . import audit
 from .errors import NoTokenConfigured, TokenUnreadable
@@ -87,17 +88,25 @@ async def save_token(
     await db.run(save, changes=True, timeout=timeout)
 
 
-async def count_unreadable_tokens(db: Database) -> int:
-    """How many stored tokens no current key can decrypt (a lost or changed ENCRYPTION_KEY)."""
+async def count_unreadable_secrets(db: Database) -> dict[str, int]:
+    """How many stored secrets of each kind no current key can decrypt (a lost or changed
+    ENCRYPTION_KEY); kinds with none are left out."""
+    slack = store_metadata().tables
 
-    async def count(session: AsyncSession) -> int:
-        tokens = (
-            await session.scalars(
-                select(Workspace.acedata_token).where(Workspace.acedata_token.is_not(None))
-            )
-        ).all()
-        # Every row here holds ciphertext; the ones that read back as None are unreadable.
-        return sum(1 for token in tokens if token is None)
+    async def count(session: AsyncSession) -> dict[str, int]:
+        found: dict[str, int] = {}
+        columns = [
+            ("Ace Data Cloud token", Workspace.__table__.c.acedata_token),
+            ("Slack bot token", slack[BOTS_TABLE].c.bot_token),
+            ("Slack refresh token", slack[BOTS_TABLE].c.bot_refresh_token),
+        ]
+        for kind, column in columns:
+            values = (await session.scalars(select(column).where(column.is_not(None)))).all()
+            # Every row here holds ciphertext; the ones that read back as None are unreadable.
+            unreadable = sum(1 for value in values if value is None)
+            if unreadable:
+                found[kind] = unreadable
+        return found
 
     return await db.run(count)
 

@@ -1,0 +1,1 @@
+"""Stand-ins, clients and factories the tests share; no test module imports another."""
