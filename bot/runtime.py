@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .db.crypto import attach_keyring
 from .db.database import Database, DatabaseUnavailable
 from .db.engine import create_engine
 from .services.replays import SignatureLedger
+from .services.rounds import Round
 from .services.workspaces import count_unreadable_secrets
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ _REMEDY = {
     "Slack refresh token": "Those workspaces' tokens cannot be refreshed until they install "
     "the app again",
 }
+# How long digest refreshes share their reads.
+SHARED_READS_SECONDS = 30.0
 # How long a stopping process waits for work in flight (a card being read) to finish.
 SHUTDOWN_GRACE = 10.0
 # The longest a Slack call waits on a Retry-After before the caller gets the rate-limit error.
@@ -77,6 +81,7 @@ class Runtime:
     replays: SignatureLedger
     # Work that goes on after Slack was acknowledged, waited for before the process closes.
     in_flight: set[asyncio.Task[object]] = field(default_factory=set)
+    _shared_round: Round | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> Runtime:
@@ -93,6 +98,14 @@ class Runtime:
             ),
             slack_http=aiohttp.ClientSession(),
         )
+
+    def shared_round(self) -> Round:
+        """Reads shared by every digest refresh within SHARED_READS_SECONDS: a digest's buttons
+        pressed again and again read each alias once."""
+        current = self._shared_round
+        if current is None or time.monotonic() - current.started >= SHARED_READS_SECONDS:
+            current = self._shared_round = Round(self.acedata, self.db)
+        return current
 
     @property
     def fallback_token(self) -> str | None:

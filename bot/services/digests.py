@@ -17,7 +17,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, false, select, update
+from sqlalchemy import ColumnElement, Select, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..acedata import AceDataError
@@ -456,21 +456,60 @@ def _where(slot: ClaimedSlot) -> str:
     return f"team={setup.team_id} channel={setup.channel_id} slot={slot.slot.isoformat()}"
 
 
+@dataclass(frozen=True)
+class PostedDigest:
+    """A digest in the channel, as it was sent: its slot, whether late, and the previous one."""
+
+    slot: datetime
+    late: bool
+    since: datetime | None
+
+
+async def posted_digest(
+    db: Database, *, team_id: str, channel_id: str, message_ts: str
+) -> PostedDigest | None:
+    """The digest whose first message is `message_ts` in the channel, if the bot sent one."""
+    sent = (
+        select(DigestDelivery.slot, DigestDelivery.late)
+        .join(DigestSchedule, DigestSchedule.id == DigestDelivery.schedule_id)
+        .where(
+            DigestSchedule.team_id == team_id,
+            DigestSchedule.channel_id == channel_id,
+            DigestDelivery.message_ts == message_ts,
+        )
+    )
+
+    async def read(session: AsyncSession) -> PostedDigest | None:
+        found = (await session.execute(sent)).first()
+        if found is None:
+            return None
+        since = await session.scalar(_previous_sent(team_id, channel_id, found.slot))
+        return PostedDigest(found.slot, bool(found.late), since)
+
+    return await db.run(read)
+
+
+def _previous_sent(team_id: str, channel_id: str, before: datetime) -> Select[tuple[datetime]]:
+    return (
+        select(DigestDelivery.finished_at)
+        .join(DigestSchedule, DigestSchedule.id == DigestDelivery.schedule_id)
+        .where(
+            DigestSchedule.team_id == team_id,
+            DigestSchedule.channel_id == channel_id,
+            DigestDelivery.outcome == "sent",
+            DigestDelivery.slot < before,
+        )
+        .order_by(DigestDelivery.slot.desc())
+        .limit(1)
+    )
+
+
 async def previous_delivery_time(db: Database, slot: ClaimedSlot) -> datetime | None:
     """When the last digest before `slot` was sent, for "change since the last digest"."""
 
     async def read(session: AsyncSession) -> datetime | None:
         return await session.scalar(
-            select(DigestDelivery.finished_at)
-            .join(DigestSchedule, DigestSchedule.id == DigestDelivery.schedule_id)
-            .where(
-                DigestSchedule.team_id == slot.setup.team_id,
-                DigestSchedule.channel_id == slot.setup.channel_id,
-                DigestDelivery.outcome == "sent",
-                DigestDelivery.slot < slot.slot,
-            )
-            .order_by(DigestDelivery.slot.desc())
-            .limit(1)
+            _previous_sent(slot.setup.team_id, slot.setup.channel_id, slot.slot)
         )
 
     return await db.run(read)

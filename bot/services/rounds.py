@@ -6,6 +6,7 @@ round."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 from ..acedata import AceDataClient, Application, RateLimited
@@ -29,6 +30,7 @@ class Round:
     per_token: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     rate_limited: dict[str, RateLimited] = field(default_factory=dict)
     tokens: dict[str, asyncio.Task[str]] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
 
     def token(self, team_id: str, fallback: str | None) -> asyncio.Task[str]:
         """The workspace's Ace Data Cloud token (`workspaces.platform_token`), read once per

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, inspect, text
 
 from bot.config import CONFIG_HELP, Settings
@@ -199,6 +200,31 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     tables = set(inspect(create_engine(f"sqlite:///{database}")).get_table_names())
     assert {"workspaces", "aliases", "bot_admins", "audit_events", "alembic_version"} <= tables
+
+
+def test_rotate_key_re_encrypts_under_the_newest_key_and_says_so(tmp_path: Path) -> None:
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    database = f"sqlite:///{tmp_path / 'ops.db'}"
+    assert run_cli("migrate", cwd=tmp_path, env={"DATABASE_URL": database}).returncode == 0
+    with create_engine(database).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO workspaces (team_id, acedata_token, created_at) "
+                "VALUES ('T0001', :token, CURRENT_TIMESTAMP)"
+            ),
+            {"token": Fernet(old.encode()).encrypt(b"platform-v1-secret").decode()},
+        )
+
+    result = run_cli(
+        "rotate-key", cwd=tmp_path, env={"DATABASE_URL": database, "ENCRYPTION_KEY": f"{new},{old}"}
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "Re-encrypted 1 secret(s) under the newest key; 0 already were." in result.stdout
+    with create_engine(database).connect() as connection:
+        stored = connection.execute(text("SELECT acedata_token FROM workspaces")).scalar_one()
+    assert Fernet(new.encode()).decrypt(stored.encode()) == b"platform-v1-secret"
+    assert "platform-v1-secret" not in result.stdout + result.stderr
 
 
 def _free_port() -> int:

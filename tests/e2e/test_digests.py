@@ -782,6 +782,32 @@ async def test_refresh_on_a_digest_updates_the_whole_digest_in_place(
     assert len(digest_posts(bot.slack)) == 1
 
 
+async def test_refreshing_a_late_digest_keeps_it_marked_late_and_shares_recent_reads(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    """The digest as sent stays as sent (late, and its change since the digest before), and
+    refreshing it again and again within half a minute reads each alias once."""
+    bot = linked
+    due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
+    await round_at(bot, due + timedelta(minutes=20))
+    [posted] = digest_posts(bot.slack)
+    digest = {"blocks": blocks_of(posted), "text": posted.data.get("text")}
+    assert "Sent late" in "\n".join(texts(digest["blocks"]))
+    route = mock_quota(acedata, APP_ID, title="Midjourney", remaining=100)
+    reads_before = route.call_count  # respx keeps one route per pattern: earlier reads count
+
+    for press in (1, 2, 3):
+        await bot.press(digest, REFRESH_ACTION, user=MEMBER, message_ts=POSTED_TS)
+        await bot.slack.wait_for_call("chat.update", count=press)
+    await bot.settle()
+
+    for updated in bot.slack.calls_to("chat.update"):
+        shown = "\n".join(texts(blocks_of(updated)))
+        assert f"Sent late: this was due <!date^{int(due.timestamp())}^" in shown
+        assert "remaining 100.00 Credits" in shown
+    assert route.call_count == reads_before + 1
+
+
 async def test_switching_the_fallback_on_a_digest_updates_the_digest_and_notes_it_in_its_thread(
     linked: BotClient, acedata: respx.MockRouter
 ) -> None:

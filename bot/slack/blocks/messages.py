@@ -288,6 +288,13 @@ def card_not_updated(
     )
 
 
+def digest_not_refreshed(problem: str) -> str:
+    return (
+        f":warning: The digest could not be refreshed (Slack said `{escape(problem)}`). Try "
+        "again in a minute, or run `/quota` for a fresh card."
+    )
+
+
 def fallback_busy(alias: str | None, application_id: str) -> str:
     return (
         f":hourglass: Another change to {named(alias, application_id)}'s global fallback is in "

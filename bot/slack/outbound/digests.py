@@ -58,11 +58,20 @@ async def compose(
     )
 
 
-async def compose_now(runtime: Runtime, *, team_id: str, channel_id: str) -> list[DigestMessage]:
+async def compose_now(
+    runtime: Runtime, *, team_id: str, channel_id: str, message_ts: str | None = None
+) -> list[DigestMessage]:
     """The channel's digest as of now, under its schedule's title and zone (UTC without one):
-    `/quota digest now`, and a digest updated after one of its buttons."""
+    `/quota digest now`, and a digest updated after one of its buttons (`message_ts`: the
+    digest as sent keeps its "sent late" marker and its change since the digest before; reads
+    made for other refreshes in the last half minute are shared)."""
     found = await digests.channel_schedule(runtime.db, team_id=team_id, channel_id=channel_id)
     schedule = found[0].schedule if found else None
+    posted = None
+    if message_ts is not None:
+        posted = await digests.posted_digest(
+            runtime.db, team_id=team_id, channel_id=channel_id, message_ts=message_ts
+        )
     return await compose(
         runtime,
         team_id=team_id,
@@ -70,6 +79,9 @@ async def compose_now(runtime: Runtime, *, team_id: str, channel_id: str) -> lis
         title=schedule.describe() if schedule else "Quota digest",
         zone=schedule.zone if schedule else ZoneInfo("UTC"),
         now=utcnow(),
+        late_slot=posted.slot if posted is not None and posted.late else None,
+        since=posted.since if posted is not None else None,
+        round_=runtime.shared_round() if message_ts is not None else None,
     )
 
 

@@ -66,8 +66,8 @@ class CardContext(PressContext):
         self, snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool = True
     ) -> str | None:
         """Replace the card in place; the reason it could not be, or None when it was."""
-        if self.origin == "digest" and self.message_ts and not self.is_ephemeral:
-            return await self._update_digest()
+        if self.in_digest:
+            return await self.update_digest()
         if self.origin == "alert":
             return None  # the alert stays as it was said; the thread note tells the change
         try:
@@ -88,12 +88,20 @@ class CardContext(PressContext):
             {"text": text, "blocks": card, "response_type": "in_channel", "replace_original": True}
         )
 
-    async def _update_digest(self) -> str | None:
+    @property
+    def in_digest(self) -> bool:
+        """The card is one of a digest's, in a message the bot can edit."""
+        return self.origin == "digest" and bool(self.message_ts) and not self.is_ephemeral
+
+    async def update_digest(self) -> str | None:
         """A digest's card changed: the digest is composed again and its message replaced."""
         assert self.message_ts is not None
         try:
             pages = await compose_now(
-                self.runtime, team_id=self.team_id, channel_id=self.channel_id
+                self.runtime,
+                team_id=self.team_id,
+                channel_id=self.channel_id,
+                message_ts=self.message_ts,
             )
             page = next(
                 (p for p in pages if any(b.get("block_id") == self.block_id for b in p.blocks)),

@@ -26,22 +26,15 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 
 async def refresh_card(context: CardContext) -> None:
     target = ids.decode_target(context.value)
-    db = context.runtime.db
-    toggleable = True
-    if target.alias is not None:
-        await check_target(context, target)
-    elif not await is_visible_in_channel(
-        db,
-        team_id=context.team_id,
-        channel_id=context.channel_id,
-        application_id=target.application_id,
-    ):
-        # Only what `/quota` shows a member here: a raw ID is for admins.
-        await context.require_admin("refresh a card of an application no alias here points to")
-        toggleable = await is_linked_in_workspace(
-            db, team_id=context.team_id, application_id=target.application_id
-        )
+    toggleable = await _may_refresh(context, target)
     token = await context.token()
+    if context.in_digest:
+        # The whole digest is composed again, from reads shared by refreshes close together.
+        problem = await context.update_digest()
+        if problem is not None:
+            logger.warning("Digest refresh failed %s: %s", context.log_context(), problem)
+            await context.say_privately(blocks.digest_not_refreshed(problem))
+        return
     try:
         snapshot = await observe_quota(
             context.runtime.acedata,
@@ -68,3 +61,24 @@ async def refresh_card(context: CardContext) -> None:
                 card_problem,
             )
         )
+
+
+async def _may_refresh(context: CardContext, target: ids.CardTarget) -> bool:
+    """Check the card's target belongs here and the user may refresh it; whether its switch
+    is offered (a raw ID's card only when an alias in the workspace points to it)."""
+    db = context.runtime.db
+    if target.alias is not None:
+        await check_target(context, target)
+        return True
+    if await is_visible_in_channel(
+        db,
+        team_id=context.team_id,
+        channel_id=context.channel_id,
+        application_id=target.application_id,
+    ):
+        return True
+    # Only what `/quota` shows a member here: a raw ID is for admins.
+    await context.require_admin("refresh a card of an application no alias here points to")
+    return await is_linked_in_workspace(
+        db, team_id=context.team_id, application_id=target.application_id
+    )
