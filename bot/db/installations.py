@@ -77,7 +77,8 @@ def _older_rows(table: Table, client_id: str, installation: Installation) -> Del
 
 
 class OAuthStateStore(AsyncSQLAlchemyOAuthStateStore):
-    """Install links' states; indexed, since each callback looks one up among all unexpired."""
+    """Install links' states as versions before 0.2 stored them (signed states need no table;
+    its rows left from then are purged once expired)."""
 
     @classmethod
     def build_oauth_states_table(cls, metadata: MetaData, table_name: str) -> Table:
@@ -95,12 +96,6 @@ def installation_store(client_id: str, engine: AsyncEngine) -> EncryptedInstalla
         engine=engine,
         bots_table_name=BOTS_TABLE,
         installations_table_name=INSTALLATIONS_TABLE,
-    )
-
-
-def oauth_state_store(engine: AsyncEngine) -> OAuthStateStore:
-    return OAuthStateStore(
-        expiration_seconds=STATE_EXPIRATION_SECONDS, engine=engine, table_name=OAUTH_STATES_TABLE
     )
 
 

@@ -26,11 +26,11 @@ from ...db.database import DatabaseUnavailable
 from ...db.installations import (
     STATE_EXPIRATION_SECONDS,
     EncryptedInstallationStore,
-    oauth_state_store,
 )
 from ...db.models import utcnow
 from ...runtime import Runtime
 from ...services import installs
+from .state import SignedStates
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,11 @@ def create_oauth_flow(
             callback_options=AsyncCallbackOptions(success=succeeded, failure=failed),
             installation_store=store,
             installation_store_bot_only=True,
-            state_store=oauth_state_store(runtime.db.engine),
+            state_store=SignedStates(
+                secret.get_secret_value() if secret else "",
+                runtime.replays,
+                expiration_seconds=STATE_EXPIRATION_SECONDS,
+            ),
             state_expiration_seconds=STATE_EXPIRATION_SECONDS,
             logger=flow_logger,
         ),
