@@ -13,14 +13,21 @@ from typing import Any
 import pytest
 import respx
 from pydantic import SecretStr
+from slack_sdk.oauth.installation_store import Bot
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from bot.config import Settings
-from bot.db.installations import STATE_EXPIRATION_SECONDS
+from bot.db.installations import (
+    BOTS_TABLE,
+    INSTALLATIONS_TABLE,
+    STATE_EXPIRATION_SECONDS,
+    EncryptedInstallationStore,
+)
 from bot.services import installs
 from bot.slack import blocks
 from bot.slack.ids import REFRESH_ACTION, TOGGLE_ACTION
-from bot.slack.install.tokens import SlackAccess
+from bot.slack.install.tokens import InstalledTokens, SlackAccess
 from bot.worker import alert_round, digest_round
 from tests.support.client import (
     APP_ID,
@@ -414,6 +421,74 @@ async def test_expiring_tokens_are_refreshed_for_requests_and_for_the_worker(
     assert a.refreshed == before + 1
     alert = slack.calls_to("chat.postMessage")[-1]
     assert bearer(alert) == f"{a.bot_token}-r{a.refreshed}"
+
+
+async def test_two_processes_refreshing_one_workspace_both_get_a_working_token(
+    bot: BotClient, slack: SlackServer, db: Engine
+) -> None:
+    """Refresh tokens are single-use: a web process and a worker refreshing at once must not
+    spend the same one (the loser would be told to reinstall)."""
+    a = workspace_a(refresh_token="xoxe-1-refresh-acme-77aa", expires_in=60)
+    a.single_use_refresh = True
+    await install(bot, slack, a, "code-a")
+    assert bot.runtime is not None
+    web, worker = (SlackAccess.open(bot.runtime, retry_seconds=0) for _ in range(2))
+
+    clients = await asyncio.gather(*(access.client_for(a.team_id) for access in (web, worker)))
+
+    assert all(client is not None for client in clients)
+    refreshes = [c for c in slack.calls_to("oauth.v2.access") if c.data.get("grant_type")]
+    assert [c.data["refresh_token"] for c in refreshes] == [
+        "xoxe-1-refresh-acme-77aa",
+        "xoxe-1-refresh-acme-77aa~1",
+    ]
+    stored = rows(db, "SELECT bot_refresh_token FROM slack_bots")
+    assert len(stored) == 1 and stored[0][0] != a.refresh_token  # ciphertext, of the live one
+
+
+class SaveFailsOnce(EncryptedInstallationStore):
+    """The installation store, whose first save of a refreshed bot meets a stopped database."""
+
+    failures = 1
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("UPDATE slack_bots", {}, Exception("the database stopped"))
+        await super().async_save_bot(bot)
+
+
+async def test_a_refreshed_token_the_database_could_not_take_is_kept_and_saved_later(
+    bot: BotClient, slack: SlackServer, db: Engine
+) -> None:
+    """Slack retires the old pair the moment it refreshes: the new one must not be lost."""
+    a = workspace_a(refresh_token="xoxe-1-refresh-acme-77aa", expires_in=60)
+    a.single_use_refresh = True
+    await install(bot, slack, a, "code-a")
+    runtime = bot.runtime
+    assert runtime is not None
+    store = SaveFailsOnce(
+        client_id=CLIENT_ID,
+        engine=runtime.db.engine,
+        bots_table_name=BOTS_TABLE,
+        installations_table_name=INSTALLATIONS_TABLE,
+    )
+    tokens = InstalledTokens(
+        store,
+        runtime.db,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        client=runtime.web_client(None),
+    )
+
+    first = await tokens.for_team(a.team_id)
+    second = await tokens.for_team(a.team_id)
+
+    assert first is not None and second is not None
+    assert (first.token, second.token) == (f"{a.bot_token}-r1", f"{a.bot_token}-r2")
+    refreshes = [c for c in slack.calls_to("oauth.v2.access") if c.data.get("grant_type")]
+    assert [c.data["refresh_token"] for c in refreshes][-1] == "xoxe-1-refresh-acme-77aa~1"
+    assert store.failures == 0
 
 
 async def test_a_single_workspace_deployment_switched_to_oauth_keeps_its_setup(

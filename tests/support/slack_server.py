@@ -38,6 +38,8 @@ class Workspace:
     refresh_token: str | None = None
     expires_in: int | None = None
     refreshed: int = 0
+    # Slack's real rule: each refresh hands out a new refresh token and the old one dies.
+    single_use_refresh: bool = False
     # Installed org-wide by an Enterprise Grid org (enterprise_id): no one workspace.
     org_wide: bool = False
 
@@ -211,6 +213,9 @@ class SlackServer:
             for workspace in self.codes.values():
                 if workspace.refresh_token and workspace.refresh_token == data.get("refresh_token"):
                     workspace.refreshed += 1
+                    if workspace.single_use_refresh:
+                        base = workspace.refresh_token.split("~")[0]
+                        workspace.refresh_token = f"{base}~{workspace.refreshed}"
                     return {
                         "ok": True,
                         "token_type": "bot",

@@ -31,6 +31,7 @@ from ...db.database import Database, DatabaseUnavailable
 from ...db.installations import EncryptedInstallationStore, installation_store
 from ...db.models import Workspace
 from ...runtime import Runtime
+from ...services.locks import LockBusy, application_lock
 from ...services.workspaces import record_enterprise
 from ..api_errors import slack_error
 from .identity import BotIdentity
@@ -42,6 +43,9 @@ ROTATE_MINUTES_BEFORE_EXPIRY = 120
 # How long a request waits for its installation before the user is told (Slack wants the ack
 # within 3 s).
 AUTHORIZE_BUDGET = 1.0
+# The lock row every process takes to refresh a workspace's bot token, and how long to wait.
+REFRESH_LOCK = "slack-bot-token-refresh"
+REFRESH_LOCK_WAIT = 5.0
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class InstalledTokens:
             client_id=client_id, client_secret=client_secret, client=client
         )
         self._rotating: dict[tuple[str | None, str | None], asyncio.Lock] = {}
+        self._unsaved: dict[tuple[str | None, str | None], Bot] = {}
         self._enterprises_recorded: set[str] = set()
 
     async def for_request(
@@ -186,44 +191,75 @@ class InstalledTokens:
         )
 
     async def _refreshed(self, bot: Bot) -> Bot | None:
-        """The bot with a token good for a while yet; None if Slack refused to refresh it."""
+        """The bot with a token good for a while yet; None if Slack refused to refresh it.
+        Refresh tokens are single-use: one refresh per workspace at a time across every
+        process (a lock row), each re-reading the bot after taking the lock."""
         key = (bot.enterprise_id, bot.team_id)
+        scope = str(bot.team_id or bot.enterprise_id)
         async with self._rotating.setdefault(key, asyncio.Lock()):
-            # Another request may have refreshed it while this one waited.
-            current = await self._find(
-                enterprise_id=bot.enterprise_id,
-                team_id=bot.team_id,
-                org_wide=bot.is_enterprise_install,
+            try:
+                async with application_lock(
+                    self._db, team_id=scope, application_id=REFRESH_LOCK, wait=REFRESH_LOCK_WAIT
+                ):
+                    return await self._refresh_locked(key, bot)
+            except LockBusy:
+                # Another process is refreshing it; the token is good until it expires.
+                logger.info("Bot token refresh under way elsewhere (team=%s)", scope)
+                return self._unsaved.get(key) or bot
+
+    async def _refresh_locked(self, key: tuple[str | None, str | None], bot: Bot) -> Bot | None:
+        if key in self._unsaved:  # refreshed before, its save failed: the only live pair
+            bot = self._unsaved[key]
+            await self._save(key, bot)
+        else:
+            bot = (
+                await self._find(
+                    enterprise_id=bot.enterprise_id,
+                    team_id=bot.team_id,
+                    org_wide=bot.is_enterprise_install,
+                )
+                or bot
             )
-            bot = current or bot
-            try:
-                refreshed = await self._rotator.perform_bot_token_rotation(
-                    bot=bot, minutes_before_expiration=ROTATE_MINUTES_BEFORE_EXPIRY
-                )
-            except SlackTokenRotationError as exc:
-                logger.error(
-                    "Slack refused to refresh the bot token (team=%s enterprise=%s): %s",
-                    bot.team_id,
-                    bot.enterprise_id,
-                    slack_error(exc.api_error),
-                )
-                return None
-            except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
-                logger.warning(
-                    "Could not refresh the bot token (team=%s enterprise=%s): %s",
-                    bot.team_id,
-                    bot.enterprise_id,
-                    type(exc).__name__,
-                )
-                return None
-            if refreshed is None:
-                return bot
-            try:
-                await self._store.async_save_bot(refreshed)
-            except (SQLAlchemyError, OSError) as exc:
-                raise DatabaseUnavailable(type(exc).__name__) from None
-            logger.info("Refreshed the bot token (team=%s)", bot.team_id or bot.enterprise_id)
-            return refreshed
+        try:
+            refreshed = await self._rotator.perform_bot_token_rotation(
+                bot=bot, minutes_before_expiration=ROTATE_MINUTES_BEFORE_EXPIRY
+            )
+        except SlackTokenRotationError as exc:
+            logger.error(
+                "Slack refused to refresh the bot token (team=%s enterprise=%s): %s",
+                bot.team_id,
+                bot.enterprise_id,
+                slack_error(exc.api_error),
+            )
+            return None
+        except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+            logger.warning(
+                "Could not refresh the bot token (team=%s enterprise=%s): %s",
+                bot.team_id,
+                bot.enterprise_id,
+                type(exc).__name__,
+            )
+            return None
+        if refreshed is None:
+            return bot
+        self._unsaved[key] = refreshed  # kept until saved: Slack has retired the old pair
+        await self._save(key, refreshed)
+        logger.info("Refreshed the bot token (team=%s)", bot.team_id or bot.enterprise_id)
+        return refreshed
+
+    async def _save(self, key: tuple[str | None, str | None], bot: Bot) -> None:
+        """Save a refreshed pair; when the database fails, keep it in memory (and use it) and
+        try again at the next refresh."""
+        try:
+            await self._store.async_save_bot(bot)
+        except (SQLAlchemyError, OSError) as exc:
+            logger.warning(
+                "A refreshed bot token could not be saved yet (team=%s): %s",
+                bot.team_id or bot.enterprise_id,
+                type(exc).__name__,
+            )
+            return
+        self._unsaved.pop(key, None)
 
     async def _remember_enterprise(self, team_id: str, enterprise_id: str) -> None:
         if team_id in self._enterprises_recorded:
