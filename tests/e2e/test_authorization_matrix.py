@@ -1,0 +1,136 @@
+"""The authorization matrix: who may change what, through commands, buttons and crafted
+payloads. Slack workspace admins and owners and listed bot admins may; members may not; an
+Enterprise Grid org admin who is not an admin of this workspace is a member here; a user of
+another workspace is refused before anything is read. A refusal changes nothing.
+(`quota-bot purge-workspace` is the operator's, on the server: no Slack user can reach it.)"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import respx
+from sqlalchemy import Engine
+
+from bot.slack import blocks
+from bot.slack.ids import TOGGLE_ACTION, TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+from tests.support.client import (
+    ADMIN,
+    LISTED_ADMIN,
+    MEMBER,
+    OTHER_APP_ID,
+    PLATFORM_TOKEN,
+    TOKEN_OWNER,
+    BotClient,
+    FakeApplication,
+    table_rows,
+    token_value,
+)
+from tests.support.slack_server import SlackServer
+
+ORG_ADMIN = "UORGADMIN"
+OTHER_TEAM = "T0002"
+ROLES = {
+    "Slack admin": ADMIN,
+    "bot admin": LISTED_ADMIN,
+    "member": MEMBER,
+    "org admin": ORG_ADMIN,
+    "other workspace": MEMBER,
+}
+MAY_CHANGE = {"Slack admin", "bot admin"}
+# What an admin sets up first, then the command that changes something.
+COMMANDS = {
+    "link": (None, f"link staging {OTHER_APP_ID}"),
+    "unlink": (None, "unlink prod"),
+    "admins add": (None, "admins add <@UNEWADMIN|dan>"),
+    "admins remove": (None, f"admins remove <@{LISTED_ADMIN}|carol>"),
+    "digest set": (None, "digest daily 09:00 UTC"),
+    "digest off": ("digest daily 09:00 UTC", "digest off"),
+    "alert set": (None, "alert prod below 10"),
+    "alert off": ("alert prod below 10", "alert prod off"),
+}
+
+
+@pytest.fixture(autouse=True)
+def org_admin(slack: SlackServer) -> None:
+    """An admin of the Enterprise Grid org, not of this workspace."""
+    slack.users[ORG_ADMIN] = {"name": "erin", "enterprise_user": {"is_admin": True}}
+
+
+def acting(bot: BotClient, role: str) -> BotClient:
+    return bot.as_team(OTHER_TEAM) if role == "other workspace" else bot
+
+
+def refused(role: str, text: str) -> bool:
+    if role == "other workspace":
+        return text == blocks.OTHER_WORKSPACE
+    return text.startswith(":no_entry: Only bot admins can")
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLES.keys())
+@pytest.mark.parametrize("command", COMMANDS, ids=COMMANDS.keys())
+async def test_commands_that_change_something(
+    linked: BotClient, db: Engine, role: str, command: str
+) -> None:
+    setup, text = COMMANDS[command]
+    if setup is not None:
+        await linked.quota(setup, user=ADMIN)
+    await linked.settle()
+    before = table_rows(db)
+
+    reply = await acting(linked, role).quota(text, user=ROLES[role])
+    await linked.settle()
+
+    assert reply is not None
+    if role in MAY_CHANGE:
+        assert not refused(role, reply.text)
+        assert table_rows(db) != before
+    else:
+        assert refused(role, reply.text), reply.text
+        assert table_rows(db) == before
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLES.keys())
+async def test_the_fallback_switch(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine, role: str
+) -> None:
+    fake = FakeApplication(acedata)
+    card = await linked.quota("prod", user=MEMBER)
+    assert card is not None
+
+    if role == "other workspace":  # a crafted press of this workspace's card
+        payload, _ = linked.action_payload(card.body, TOGGLE_ACTION, user=MEMBER, team=OTHER_TEAM)
+        status, body = await linked.as_team(OTHER_TEAM).post_form({"payload": json.dumps(payload)})
+        assert (status, body) == (200, "")
+    else:
+        key = await linked.press(card.body, TOGGLE_ACTION, user=ROLES[role])
+        said = await linked.slack.wait_for_response(key)
+        if role not in MAY_CHANGE:
+            assert refused(role, said["text"])
+    await linked.settle()
+
+    assert (fake.posts != []) == (role in MAY_CHANGE)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLES.keys())
+async def test_the_token_dialog_submitted_directly(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine, role: str
+) -> None:
+    acedata.get("/platform-tokens/me/").respond(json=TOKEN_OWNER)
+    new_token = PLATFORM_TOKEN[:-4] + "beef"
+    before = table_rows(db)
+
+    answer: dict[str, Any] = await acting(linked, role).submit_view(
+        TOKEN_MODAL_CALLBACK,
+        {TOKEN_BLOCK: {TOKEN_ACTION: token_value(new_token)}},
+        user=ROLES[role],
+    )
+    await linked.settle()
+
+    if role in MAY_CHANGE:
+        assert answer.get("response_action") == "update"
+        assert table_rows(db) != before
+    else:
+        assert answer.get("response_action") in {"errors", None}
+        assert table_rows(db) == before
