@@ -8,7 +8,7 @@ workspace and channel, and the user's rights are checked again, before anything 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
@@ -20,12 +20,12 @@ from ....services.errors import AliasNotFound, ApplicationNotLinked, TargetMoved
 from ....services.quota import QuotaSnapshot
 from ... import blocks, ids
 from ...api_errors import slack_error
-from ...ids import CardTarget, InvalidButtonValue, Origin
+from ...ids import CardTarget, Origin
 from ...ingress.envelope import ButtonPress
-from ...ingress.middleware import ENVELOPE, REPLAY_UNCHECKED
+from ...ingress.middleware import ENVELOPE
 from ...outbound.digests import compose_now
-from ...outbound.response_url import ResponseUrl
 from ..context import PressContext
+from ..pipeline import press_context
 
 logger = logging.getLogger(__name__)
 
@@ -44,22 +44,14 @@ class CardContext(PressContext):
     @classmethod
     def of(cls, runtime: Runtime, context: AsyncBoltContext, client: AsyncWebClient) -> CardContext:
         """The pressed card's context; InvalidButtonValue when the press names no channel."""
+        pressed = press_context(runtime, context, client)
         press: ButtonPress = context[ENVELOPE]
-        if not press.channel_id:
-            raise InvalidButtonValue("no channel")
         return cls(
-            runtime=runtime,
-            client=client,
-            response_url=ResponseUrl.of(runtime, press.response_url),
-            team_id=str(context.team_id),  # the team Bolt authorized
-            user_id=press.user.id,
-            channel_id=press.channel_id,
-            replay_unchecked=bool(context.get(REPLAY_UNCHECKED)),
+            **{field.name: getattr(pressed, field.name) for field in fields(PressContext)},
             message_ts=press.message_ts,
             is_ephemeral=press.container.is_ephemeral,
             origin=ids.origin_of(press.action.block_id),
             block_id=press.action.block_id,
-            value=press.action.value,
         )
 
     async def update_card(
