@@ -24,6 +24,7 @@ from tests.support.client import (
     mock_quota,
     set_platform_token,
 )
+from tests.support.factories import with_keys
 from tests.support.server import serve
 from tests.support.slack_server import SlackServer
 
@@ -31,10 +32,6 @@ NEW_TOKEN = "platform-v1-" + "0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c
 OPERATOR_TOKEN = "platform-v1-" + "operator00000000000000000000000000000000000000000000000000009f9f"
 TOGGLE_ENABLE = {"alias": "prod", "application_id": APP_ID, "enable": True}
 UNREADABLE_WARNING = "1 stored Ace Data Cloud token(s) cannot be decrypted"
-
-
-def with_keys(settings: Settings, keys: str, **more: object) -> Settings:
-    return settings.model_copy(update={"encryption_key": SecretStr(keys), **more})
 
 
 def key_of(settings: Settings) -> str:

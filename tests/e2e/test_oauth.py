@@ -575,6 +575,96 @@ async def test_an_org_wide_install_serves_each_workspace_of_the_org_on_its_own(
     assert sorted(installed) == [("TONE1",), ("TOWN3",), ("TTWO2",)]
 
 
+async def uninstalled_at(bot: BotClient, team: str, at: int) -> None:
+    """Slack's app_uninstalled for `team`, saying it happened at `at` (epoch seconds)."""
+    body = json.dumps(
+        {
+            "team_id": team,
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": f"Ev{time.monotonic_ns()}",
+            "event_time": at,
+            "event": {"type": "app_uninstalled"},
+        }
+    )
+    status, _ = await bot.post(body, bot.signed_headers(body), "application/json")
+    assert status == 200
+
+
+@pytest.mark.usefixtures("users")
+async def test_an_uninstall_older_than_the_installation_is_ignored(
+    bot: BotClient, slack: SlackServer, acedata: respx.MockRouter, db: Engine
+) -> None:
+    """Slack redelivers an uninstall after a quick re-install: the new installation stays."""
+    a = workspace_a()
+    await install(bot, slack, a, "code-a")
+    bot_a = bot.as_team(a.team_id)
+    await set_up(bot_a, acedata, TOKEN_A, INSTALLER_A, APP_ID, "Midjourney")
+
+    await uninstalled_at(bot_a, a.team_id, int(time.time()) - 60)
+    await bot.settle()
+    assert rows(db, "SELECT count(*) FROM slack_bots WHERE team_id = 'TAAAA'") == [(1,)]
+    assert rows(db, "SELECT acedata_token IS NULL FROM workspaces") == [(False,)]
+
+    await uninstalled_at(bot_a, a.team_id, int(time.time()) + 1)
+    await eventually(lambda: not rows(db, "SELECT * FROM slack_bots WHERE team_id = 'TAAAA'"))
+    assert rows(db, "SELECT acedata_token IS NULL FROM workspaces") == [(True,)]
+
+
+@pytest.mark.usefixtures("users")
+async def test_a_reinstall_keeps_only_the_newest_installation(
+    bot: BotClient, slack: SlackServer, db: Engine
+) -> None:
+    a = workspace_a()
+    await install(bot, slack, a, "code-a")
+    await install(bot, slack, a, "code-a2")
+
+    assert rows(db, "SELECT count(*) FROM slack_bots WHERE team_id = 'TAAAA'") == [(1,)]
+    assert rows(db, "SELECT count(*) FROM slack_installations WHERE team_id = 'TAAAA'") == [(1,)]
+
+
+@pytest.mark.usefixtures("users")
+async def test_a_workspaces_own_installation_wins_and_its_org_is_never_rewritten(
+    bot: BotClient, slack: SlackServer, acedata: respx.MockRouter, db: Engine
+) -> None:
+    """A workspace with its own installation, named in a request together with another org
+    that installed the app org-wide: its own token serves it, and its org stays recorded."""
+    own = Workspace("TOWN3", "Own", "xoxb-own-bot-token-33cc", INSTALLER_B, "EORG1")
+    await install(bot, slack, own, "code-own")
+    other = Workspace(
+        "EEVIL", "Evil", "xoxb-evil-bot-token-66dd", INSTALLER_A, "EEVIL", org_wide=True
+    )
+    await install(bot, slack, other, "code-evil")
+    own_client = bot.as_team("TOWN3", enterprise="EORG1")
+    await set_platform_token(own_client, acedata, TOKEN_B, user=INSTALLER_B)
+    recorded = rows(db, "SELECT enterprise_id FROM workspaces WHERE team_id = 'TOWN3'")
+
+    crafted = bot.as_team("TOWN3", org_wide_install_of="EEVIL")
+    opened = len(slack.calls_to("views.open"))
+    await crafted.quota("token", user=INSTALLER_B, expect_reply=False)
+    dialog = await slack.wait_for_call("views.open", count=opened + 1)
+
+    assert bearer(dialog) == own.bot_token
+    assert rows(db, "SELECT enterprise_id FROM workspaces WHERE team_id = 'TOWN3'") == recorded
+    assert recorded != [("EEVIL",)]
+
+
+@pytest.mark.usefixtures("users")
+async def test_purging_an_org_deletes_its_org_wide_installation(
+    bot: BotClient, slack: SlackServer, db: Engine
+) -> None:
+    org = Workspace("EORG1", "Org", "xoxb-org-bot-token-55aa", INSTALLER_A, "EORG1", org_wide=True)
+    await install(bot, slack, org, "code-org")
+    assert bot.runtime is not None
+
+    held = await installs.held_for(bot.runtime.db, team_id="EORG1")
+    deleted = await installs.purge(bot.runtime.db, team_id="EORG1")
+
+    assert held["slack_bots"] == deleted["slack_bots"] == 1
+    assert rows(db, "SELECT count(*) FROM slack_bots") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM slack_installations") == [(0,)]
+
+
 async def test_a_forged_error_in_the_redirect_is_neither_echoed_nor_logged(
     bot: BotClient, caplog: pytest.LogCaptureFixture
 ) -> None:

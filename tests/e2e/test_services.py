@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from sqlalchemy import Engine, event, text
 
 from bot.config import Settings
@@ -24,6 +23,7 @@ from bot.services.locks import application_lock
 from bot.services.replays import SignatureLedger
 from bot.services.workspaces import platform_token, save_token
 from tests.support.client import ADMIN, APP_ID, BotClient
+from tests.support.factories import with_keys
 from tests.support.slack_server import TEAM_ID
 
 
@@ -61,10 +61,8 @@ async def test_a_lock_taken_over_is_not_released_by_its_old_holder(
 
 async def test_two_runtimes_in_one_process_keep_their_own_keys(settings: Settings) -> None:
     first_key, second_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-    first = await Runtime.open(settings.model_copy(update={"encryption_key": SecretStr(first_key)}))
-    second = await Runtime.open(
-        settings.model_copy(update={"encryption_key": SecretStr(second_key)})
-    )
+    first = await Runtime.open(with_keys(settings, first_key))
+    second = await Runtime.open(with_keys(settings, second_key))
     try:
         await save_token(first.db, team_id="T1", token="platform-v1-one", account="a", user_id="U")
         await save_token(second.db, team_id="T2", token="platform-v1-two", account="b", user_id="U")

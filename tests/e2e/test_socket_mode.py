@@ -1,8 +1,9 @@
 """`quota-bot socket` as a child process. Start-up: a refused app token stops the process in
 one line; an unreachable or briefly failing Slack is retried with a growing wait, one line per
-attempt. Then slash commands over a local WebSocket (`tests/socket_server.py`): acknowledged at
-once and answered at the response_url, malformed envelopes refused without losing the
-connection, and SIGTERM or SIGINT letting acknowledged work finish before a clean exit."""
+attempt. Then slash commands over a local WebSocket (`tests/support/socket_server.py`):
+acknowledged at once and answered at the response_url, malformed envelopes refused without
+losing the connection, and SIGTERM or SIGINT letting acknowledged work finish before a clean
+exit."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
 from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import and_, desc, or_, select
+from sqlalchemy import ColumnElement, and_, desc, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -127,34 +127,35 @@ class InstalledTokens:
     async def for_request(
         self, *, enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool
     ) -> WorkspaceBot | None:
-        # A workspace's own installation wins over its org's org-wide one.
-        bot = await self._find(enterprise_id=enterprise_id, team_id=team_id, org_wide=False)
-        if (bot is None or bot.team_id != team_id) and is_enterprise_install:
-            bot = await self._find(enterprise_id=enterprise_id, team_id=team_id, org_wide=True)
+        # A workspace's own installation wins over any org-wide one, whatever org the request
+        # names (team IDs are unique across Slack).
+        bot = await self._own(team_id) if team_id else None
+        if bot is None:
+            bot = await self._find(
+                enterprise_id=enterprise_id, team_id=team_id, org_wide=is_enterprise_install
+            )
         if bot is not None and bot.is_enterprise_install and team_id and enterprise_id:
             await self._remember_enterprise(team_id, enterprise_id)
         return await self._usable(bot)
 
     async def for_team(self, team_id: str) -> WorkspaceBot | None:
-        """The bot of `team_id`, whether installed in that workspace or org-wide in its
-        enterprise (as recorded by an earlier request)."""
+        """The bot of `team_id`: its own installation's, else its org's org-wide one (the org
+        as recorded by an earlier request)."""
+        bot = await self._own(team_id)
+        if bot is None:
+            bot = await self._latest(_org_wide_of(self._store, team_id))
+        return await self._usable(bot)
+
+    async def _own(self, team_id: str) -> Bot | None:
+        """The workspace's own installation's bot (not an org-wide one), if it has one."""
         bots = self._store.bots
-        enterprise = select(Workspace.enterprise_id).where(Workspace.team_id == team_id)
+        return await self._latest(bots.c.team_id == team_id)
+
+    async def _latest(self, which: ColumnElement[bool]) -> Bot | None:
+        bots = self._store.bots
         query = (
             bots.select()
-            .where(
-                and_(
-                    bots.c.client_id == self._store.client_id,
-                    bots.c.bot_token.is_not(None),
-                    or_(
-                        bots.c.team_id == team_id,
-                        and_(
-                            bots.c.is_enterprise_install.is_(True),
-                            bots.c.enterprise_id.in_(enterprise.scalar_subquery()),
-                        ),
-                    ),
-                )
-            )
+            .where(bots.c.client_id == self._store.client_id, bots.c.bot_token.is_not(None), which)
             .order_by(desc(bots.c.installed_at))
             .limit(1)
         )
@@ -163,7 +164,7 @@ class InstalledTokens:
             row = (await session.execute(query)).mappings().first()
             return SQLAlchemyInstallationStore.build_bot_entity(row) if row else None
 
-        return await self._usable(await self._db.run(read))
+        return await self._db.run(read)
 
     async def _find(
         self, *, enterprise_id: str | None, team_id: str | None, org_wide: bool
@@ -266,6 +267,16 @@ class InstalledTokens:
             return
         await record_enterprise(self._db, team_id=team_id, enterprise_id=enterprise_id)
         self._enterprises_recorded.add(team_id)
+
+
+def _org_wide_of(store: EncryptedInstallationStore, team_id: str) -> ColumnElement[bool]:
+    """The org-wide installation of the org `team_id` is recorded in."""
+    bots = store.bots
+    enterprise = select(Workspace.enterprise_id).where(Workspace.team_id == team_id)
+    return and_(
+        bots.c.is_enterprise_install.is_(True),
+        bots.c.enterprise_id.in_(enterprise.scalar_subquery()),
+    )
 
 
 def _retrieve(task: asyncio.Future[WorkspaceBot | None]) -> None:

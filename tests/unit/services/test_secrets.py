@@ -8,7 +8,6 @@ from typing import Any, TypeVar
 
 import pytest
 from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.config import Settings
@@ -17,13 +16,10 @@ from bot.db.installations import installation_store
 from bot.runtime import Runtime
 from bot.services.secrets import rotate_secrets
 from bot.services.workspaces import count_unreadable_secrets, platform_token, save_token
+from tests.support.factories import with_keys
 
 T = TypeVar("T")
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
-
-
-def with_keys(settings: Settings, keys: str) -> Settings:
-    return settings.model_copy(update={"encryption_key": SecretStr(keys)})
 
 
 class StopsAfter(Database):

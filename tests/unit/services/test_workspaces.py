@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from cryptography.fernet import Fernet
-from pydantic import SecretStr
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.config import Settings
 from bot.db.installations import installation_store
 from bot.runtime import Runtime
 from bot.services.workspaces import count_unreadable_secrets, save_token
-
-
-def with_key(settings: Settings, key: str) -> Settings:
-    return settings.model_copy(update={"encryption_key": SecretStr(key)})
+from tests.support.factories import with_keys
 
 
 async def store_secrets(runtime: Runtime) -> None:
@@ -37,14 +33,14 @@ async def store_secrets(runtime: Runtime) -> None:
 
 
 async def test_unreadable_secrets_are_counted_by_kind(settings: Settings) -> None:
-    first = await Runtime.open(with_key(settings, Fernet.generate_key().decode()))
+    first = await Runtime.open(with_keys(settings, Fernet.generate_key().decode()))
     try:
         await store_secrets(first)
         assert await count_unreadable_secrets(first.db) == {}
     finally:
         await first.close()
 
-    second = await Runtime.open(with_key(settings, Fernet.generate_key().decode()))
+    second = await Runtime.open(with_keys(settings, Fernet.generate_key().decode()))
     try:
         assert await count_unreadable_secrets(second.db) == {
             "Ace Data Cloud token": 1,
