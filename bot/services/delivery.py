@@ -36,3 +36,10 @@ class Posted:
     error: str | None = None
     # Slack said "not now" (rate limited, not answering): the same post may work later.
     retry: bool = False
+    # How many of the digest's messages Slack took (the first, then its thread).
+    parts: int = 0
+
+    @property
+    def cut_short(self) -> bool:
+        """The first message is in the channel, some of its thread is not."""
+        return self.ts is not None and self.error is not None

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, delete, false, select, update
@@ -336,9 +337,19 @@ async def finish(
     await db.run(write)
 
 
-# Composes and posts one slot's digest, calling `posted` with the first message's ts as soon as
-# Slack takes it; what the post came to.
-Send = Callable[["ClaimedSlot", Callable[[str], Awaitable[None]]], Awaitable[Posted]]
+class Send(Protocol):
+    """Composes and posts one slot's digest, calling `posted` with the first message's ts as
+    soon as Slack takes it (or continues the thread of `resume`, a post cut short); what the
+    post came to."""
+
+    def __call__(
+        self,
+        slot: ClaimedSlot,
+        posted: Callable[[str], Awaitable[None]],
+        resume: Posted | None = None,
+    ) -> Awaitable[Posted]: ...
+
+
 # Tells whoever set the schedule that it stopped, with Slack's error.
 Tell = Callable[["DigestSetup", str], Awaitable[None]]
 FINISH_ATTEMPTS = 3
@@ -404,16 +415,17 @@ async def _send(db: Database, slot: ClaimedSlot, how: Delivery, *, until: dateti
         except DatabaseUnavailable as exc:  # the outcome, ts included, is recorded after
             logger.warning("Digest %s posted but not yet marked: %s", _where(slot), exc)
 
+    result = await how.send(slot, posted)
     attempt = 0
-    while True:
-        result = await how.send(slot, posted)
+    while result.retry and not how.stopping():
         wait = min(how.backoff * 2**attempt, MAX_RETRY_WAIT)
-        if result.ts is not None or not result.retry or how.stopping():
-            return result
         if how.clock() + timedelta(seconds=wait) > until:
-            return result
+            break
         await asyncio.sleep(wait)
         attempt += 1
+        # A thread cut short is continued; nothing posted yet is posted again.
+        result = await how.send(slot, posted, result if result.ts else None)
+    return result
 
 
 async def _record(db: Database, slot: ClaimedSlot, result: Posted, how: Delivery) -> None:
@@ -430,7 +442,7 @@ async def _record(db: Database, slot: ClaimedSlot, result: Posted, how: Delivery
                 slot,
                 # When it was sent, as the readings are timed: "change since the last digest".
                 now=utcnow(),
-                outcome="sent" if result.ts else "failed",
+                outcome=_outcome(result),
                 message_ts=result.ts,
                 slack_error=result.error,
             )
@@ -449,6 +461,14 @@ async def _record(db: Database, slot: ClaimedSlot, result: Posted, how: Delivery
                     )
                 return
             await asyncio.sleep(min(how.backoff * 2 ** (attempt - 1), MAX_RETRY_WAIT))
+
+
+def _outcome(result: Posted) -> str:
+    """`sent`; `partial` when the digest is in the channel but some of its thread is not;
+    `failed` when nothing was posted."""
+    if result.ts is None:
+        return "failed"
+    return "partial" if result.cut_short else "sent"
 
 
 def _where(slot: ClaimedSlot) -> str:
@@ -496,7 +516,7 @@ def _previous_sent(team_id: str, channel_id: str, before: datetime) -> Select[tu
         .where(
             DigestSchedule.team_id == team_id,
             DigestSchedule.channel_id == channel_id,
-            DigestDelivery.outcome == "sent",
+            DigestDelivery.outcome.in_(("sent", "partial")),
             DigestDelivery.slot < before,
         )
         .order_by(DigestDelivery.slot.desc())

@@ -366,11 +366,9 @@ async def test_digest_now_posts_the_digest_with_the_cards_buttons(
     assert delivery_rows(db) == []
 
 
-async def test_a_digest_too_big_for_one_message_continues_in_its_thread(
-    linked: BotClient, db: Engine
-) -> None:
-    bot = linked
-    names = [f"svc-{n:02d}" for n in range(60)]
+def link_many(db: Engine, count: int) -> list[str]:
+    """`count` aliases in CHANNEL, enough for a digest to need its thread; their names."""
+    names = [f"svc-{n:02d}" for n in range(count)]
     with db.begin() as connection:
         connection.execute(
             insert(Alias.__table__),
@@ -386,6 +384,14 @@ async def test_a_digest_too_big_for_one_message_continues_in_its_thread(
                 for name in names
             ],
         )
+    return names
+
+
+async def test_a_digest_too_big_for_one_message_continues_in_its_thread(
+    linked: BotClient, db: Engine
+) -> None:
+    bot = linked
+    names = link_many(db, 60)
     await bot.quota("digest now", user=ADMIN, expect_reply=False)
     await bot.slack.wait_for_call("chat.postMessage")
     await bot.settle()
@@ -806,6 +812,22 @@ async def test_refreshing_a_late_digest_keeps_it_marked_late_and_shares_recent_r
         assert f"Sent late: this was due <!date^{int(due.timestamp())}^" in shown
         assert "remaining 100.00 Credits" in shown
     assert route.call_count == reads_before + 1
+
+
+async def test_a_thread_slack_refuses_once_is_continued_and_the_digest_not_posted_again(
+    linked: BotClient, db: Engine
+) -> None:
+    bot = linked
+    link_many(db, 60)
+    due = await schedule_directly(bot, CHANNEL, now=datetime.now(UTC))
+    bot.slack.thread_failures = 1
+
+    assert await round_at(bot, due + timedelta(seconds=1)) == 1
+
+    first, *replies = digest_posts(bot.slack)
+    assert "thread_ts" not in first.data and all("thread_ts" in r.data for r in replies)
+    assert len(replies) >= 2  # the refused reply, then the thread again
+    assert {(row["outcome"], row["slack_error"]) for row in delivery_rows(db)} == {("sent", None)}
 
 
 async def test_switching_the_fallback_on_a_digest_updates_the_digest_and_notes_it_in_its_thread(

@@ -85,6 +85,8 @@ class SlackServer:
     http_errors: dict[str, int] = field(default_factory=dict)
     # chat.postMessage into these channels fails with the error given.
     channel_failures: dict[str, str] = field(default_factory=dict)
+    # Replies in a thread answered with HTTP 503 this many times first.
+    thread_failures: int = 0
     # OAuth: authorization codes Slack would hand out, each for a workspace installing the app.
     codes: dict[str, Workspace] = field(default_factory=dict)
 
@@ -157,6 +159,9 @@ class SlackServer:
             return web.json_response({"ok": False, "error": self.failures[method]})
         if method in self.http_errors:
             return web.Response(status=self.http_errors[method], text="upstream connect error")
+        if method == "chat.postMessage" and data.get("thread_ts") and self.thread_failures > 0:
+            self.thread_failures -= 1
+            return web.Response(status=503, text="upstream connect error")
         if method == "chat.postMessage" and str(data.get("channel")) in self.channel_failures:
             error = self.channel_failures[str(data["channel"])]
             return web.json_response({"ok": False, "error": error})

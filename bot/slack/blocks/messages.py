@@ -399,9 +399,12 @@ def digest_status(setup: DigestSetup, last: LastDelivery | None) -> str:
         utc = setup.next_run_at.astimezone(UTC).strftime("%a %-d %b %H:%M")
         lines.append(f"Next: {local} {schedule.zone.key} ({utc} UTC).")
     if last is not None:
-        how = {"sent": "sent", "failed": "not sent", "claimed": "being sent"}.get(
-            last.outcome, last.outcome
-        )
+        how = {
+            "sent": "sent",
+            "partial": "sent, but not all of its thread",
+            "failed": "not sent",
+            "claimed": "being sent",
+        }.get(last.outcome, last.outcome)
         error = f" (Slack said `{escape(last.slack_error)}`)" if last.slack_error else ""
         late = ", late" if last.late else ""
         lines.append(f"Last: {slack_date(last.slot)} — {how}{late}{error}.")

@@ -117,28 +117,33 @@ async def post(
     messages: list[DigestMessage],
     *,
     posted: Callable[[str], Awaitable[None]] | None = None,
+    resume: Posted | None = None,
 ) -> Posted:
-    """Post the digest (the rest in its thread): the first message's ts once it is posted, and
-    Slack's error if any part was refused. `posted` hears of the first message at once."""
-    ts: str | None = None
+    """Post the digest (the rest in its thread): the first message's ts once it is posted, how
+    many messages Slack took, and Slack's error if any part was refused. `posted` hears of the
+    first message at once. `resume`: a post cut short, whose thread is continued."""
+    ts = resume.ts if resume is not None else None
+    parts = resume.parts if resume is not None else 0
     try:
-        first = await client.chat_postMessage(
-            channel=channel_id, text=messages[0].text, blocks=messages[0].blocks
-        )
-        ts = str(first["ts"])
-        if posted is not None:
-            await posted(ts)
-        for message in messages[1:]:
+        if ts is None:
+            first = await client.chat_postMessage(
+                channel=channel_id, text=messages[0].text, blocks=messages[0].blocks
+            )
+            ts, parts = str(first["ts"]), 1
+            if posted is not None:
+                await posted(ts)
+        for message in messages[parts:]:
             await client.chat_postMessage(
                 channel=channel_id, thread_ts=ts, text=message.text, blocks=message.blocks
             )
+            parts += 1
     except SlackApiError as exc:
         error = slack_error(exc)
     except (aiohttp.ClientError, TimeoutError) as exc:
         error = type(exc).__name__[:64]
     else:
-        return Posted(ts)
-    return Posted(ts, error, retry=is_transient(error))
+        return Posted(ts, parts=parts)
+    return Posted(ts, error, retry=is_transient(error), parts=parts)
 
 
 ClientFor = Callable[[str], Awaitable[AsyncWebClient | None]]
@@ -150,7 +155,11 @@ def sender(
     """How a round's digests are sent: each workspace's own bot token, the channel's aliases
     read through `round_`, composed as of `now`."""
 
-    async def send(slot: digests.ClaimedSlot, posted: Callable[[str], Awaitable[None]]) -> Posted:
+    async def send(
+        slot: digests.ClaimedSlot,
+        posted: Callable[[str], Awaitable[None]],
+        resume: Posted | None = None,
+    ) -> Posted:
         setup = slot.setup
         client = await client_for(setup.team_id)
         if client is None:  # uninstalled, or its token could not be refreshed: not sent
@@ -166,7 +175,7 @@ def sender(
             since=await digests.previous_delivery_time(runtime.db, slot),
             round_=round_,
         )
-        return await post(client, setup.channel_id, messages, posted=posted)
+        return await post(client, setup.channel_id, messages, posted=posted, resume=resume)
 
     return send
 

@@ -56,15 +56,20 @@ class FakeSlack:
     answers: list[Posted] = field(default_factory=lambda: [Posted("1700000000.000100")])
     posts: list[str] = field(default_factory=list)
     told: list[tuple[str, str]] = field(default_factory=list)
+    resumed: list[Posted | None] = field(default_factory=list)
     before_posted: Callable[[], None] = lambda: None
     after_post: Callable[[], None] = lambda: None
 
     async def send(
-        self, slot: digests.ClaimedSlot, posted: Callable[[str], Awaitable[None]]
+        self,
+        slot: digests.ClaimedSlot,
+        posted: Callable[[str], Awaitable[None]],
+        resume: Posted | None = None,
     ) -> Posted:
         answer = self.answers[min(len(self.posts), len(self.answers) - 1)]
         self.posts.append(slot.setup.channel_id)
-        if answer.ts is not None:
+        self.resumed.append(resume)
+        if answer.ts is not None and resume is None:
             self.before_posted()
             await posted(answer.ts)
         self.after_post()
@@ -220,6 +225,37 @@ async def test_a_slack_outage_is_tried_again_within_the_lease_then_sent_once(
     assert len(slack.posts) == 3
     assert delivery_row(db) == ("sent", "1700000000.000100", None)
     assert slack.told == []
+
+
+async def test_a_thread_cut_short_is_continued_not_posted_again(
+    runtime: Runtime, db: Engine
+) -> None:
+    """The digest's first message is in, Slack fails on its thread: the thread is continued
+    where it stopped, and the slot is recorded sent once it is whole."""
+    slot = await claimed_slot(runtime.db)
+    cut = Posted("1700000000.000100", "http_503", retry=True, parts=1)
+    slack = FakeSlack(answers=[cut, Posted("1700000000.000100", parts=3)])
+
+    await deliver(runtime.db, slot, slack)
+
+    assert slack.resumed == [None, cut]
+    assert delivery_row(db) == ("sent", "1700000000.000100", None)
+
+
+async def test_a_thread_slack_never_takes_is_recorded_partial(runtime: Runtime, db: Engine) -> None:
+    slot = await claimed_slot(runtime.db)
+    cut = Posted("1700000000.000100", "http_503", retry=True, parts=1)
+    slack = FakeSlack(answers=[cut])
+    clock = iter([NOW, *(NOW + timedelta(minutes=n) for n in range(1, 60))])
+
+    await digests.deliver(
+        runtime.db,
+        slot,
+        digests.Delivery(send=slack.send, tell=slack.tell, clock=lambda: next(clock), backoff=0.0),
+    )
+
+    assert delivery_row(db) == ("partial", "1700000000.000100", "http_503")
+    assert await claimed_again_after_the_lease(runtime.db) == []
 
 
 async def test_a_slack_outage_longer_than_the_lease_leaves_the_slot_for_one_more_try(
