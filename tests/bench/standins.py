@@ -11,6 +11,10 @@ Control endpoints on the Slack port, used by the bench itself:
   GET  /_bench/count?prefix=P     how many response_url keys starting with P got a message
   GET  /_bench/arrivals?prefix=P  [[key, time, kind, snippet], …] for those keys
   GET  /_bench/stats   Web API calls per method, Ace Data Cloud reads per kind, distinct apps
+  POST /_bench/faults  {"rate": r}: that share of chat.postMessage, chat.update, views.publish
+                       and Ace Data Cloud application reads fail (Slack 503 or 429, upstream
+                       500); the soak's 5 %
+  GET  /_bench/posts   [[channel, thread_ts, is_digest, first line], …] of every accepted post
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import random
 import signal
 import time
 from collections import Counter
@@ -30,11 +35,13 @@ from aiohttp import web
 from .common import BOT_USER_ID, TEAM_ID, now
 
 GLOBAL_APP_ID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+# Web API methods the soak makes fail now and then.
+FAULTY = frozenset({"chat.postMessage", "chat.update", "views.publish"})
 JSON = "application/json"
 
 
 def application(app_id: str, *, scope: str = "Individual", remaining: float = 493.221) -> dict:
-    """An application as Ace Data Cloud answers it (the shape of tests/client.py's)."""
+    """An application as Ace Data Cloud answers it (the shape of tests/support/client.py's)."""
     return {
         "id": app_id,
         "service_id": "d87e5e99-b797-4ade-9e73-b896896b0461",
@@ -81,6 +88,9 @@ class Standins:
         self.apps_read: set[str] = set()
         self._apps: dict[str, bytes] = {}
         self._ts = itertools.count(1)
+        self.fault_rate = 0.0
+        self.faults: Counter[str] = Counter()
+        self.posts: list[list[Any]] = []
         self._global = json.dumps(
             {"count": 1, "items": [application(GLOBAL_APP_ID, scope="Global", remaining=1234.5)]}
         ).encode()
@@ -111,7 +121,24 @@ class Standins:
             await asyncio.sleep(self.slack_latency)
         if method == "auth.test":
             return web.Response(body=self._auth, content_type=JSON)
+        if method in FAULTY and self.fault_rate and random.random() < self.fault_rate:
+            self.faults[f"slack {method}"] += 1
+            if random.random() < 0.5:
+                return web.Response(status=503, text="upstream connect error")
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
+        if method == "chat.postMessage":
+            self._note_post(data)
         return web.json_response(self._answer(method, data))
+
+    def _note_post(self, data: dict[str, Any]) -> None:
+        blocks = data.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        is_digest = any(b.get("type") == "header" for b in blocks or [])
+        line = str(data.get("text") or "").splitlines()[0:1]
+        self.posts.append([data.get("channel"), data.get("thread_ts"), is_digest, *line])
 
     def _answer(self, method: str, data: dict[str, Any]) -> dict[str, Any]:
         match method:
@@ -153,6 +180,9 @@ class Standins:
     async def ace_application(self, request: web.Request) -> web.Response:
         app_id = request.match_info["app_id"]
         self.ace["application"] += 1
+        if self.fault_rate and random.random() < self.fault_rate:
+            self.faults["ace application"] += 1
+            return web.json_response({"error": {"code": "x", "message": "Boom"}}, status=500)
         self.apps_read.add(app_id)
         body = self._apps.get(app_id)
         if body is None:
@@ -186,6 +216,13 @@ class Standins:
         self.ace_latency = float(body.get("ace_latency", self.ace_latency))
         self.slack_latency = float(body.get("slack_latency", self.slack_latency))
         return web.json_response({"ace_latency": self.ace_latency, "slack": self.slack_latency})
+
+    async def set_faults(self, request: web.Request) -> web.Response:
+        self.fault_rate = float((await request.json()).get("rate", 0.0))
+        return web.json_response({"rate": self.fault_rate})
+
+    async def posts_of(self, request: web.Request) -> web.Response:
+        return web.json_response({"posts": self.posts, "faults": dict(self.faults)})
 
     async def reset(self, request: web.Request) -> web.Response:
         self.arrivals.clear()
@@ -224,6 +261,8 @@ class Standins:
         app.router.add_get("/_bench/count", self.count)
         app.router.add_get("/_bench/arrivals", self.arrivals_of)
         app.router.add_get("/_bench/stats", self.stats)
+        app.router.add_post("/_bench/faults", self.set_faults)
+        app.router.add_get("/_bench/posts", self.posts_of)
         return app
 
     def ace_app(self) -> web.Application:

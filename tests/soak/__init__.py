@@ -1,0 +1,1 @@
+"""The soak: `python -m tests.soak` (not part of the test suite)."""
