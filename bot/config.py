@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
     acedata_base_url: AnyHttpUrl = AnyHttpUrl("https://platform.acedata.cloud")
+    # Where the console's pages are, for the link buttons on cards, digests and alerts.
+    acedata_console_url: AnyHttpUrl = AnyHttpUrl("https://platform.acedata.cloud")
     acedata_platform_token: SecretStr | None = None
     encryption_key: SecretStr | None = None
     host: str = "0.0.0.0"
@@ -141,6 +143,11 @@ class Settings(BaseSettings):
         file-backed SQLite database (EncryptionKeyError when there can be neither)."""
         key = self.encryption_key.get_secret_value() if self.encryption_key else None
         return Keyring.open(key, self.sqlite_path)
+
+    @property
+    def console(self) -> str:
+        """ACEDATA_CONSOLE_URL without a trailing slash."""
+        return str(self.acedata_console_url).rstrip("/")
 
     @property
     def is_sqlite(self) -> bool:

@@ -154,7 +154,7 @@ async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -
                     runtime.db,
                     round_,
                     watch,
-                    outbound_alerts.notifier(client),
+                    outbound_alerts.notifier(client, runtime.settings.console),
                     token=token_for,
                     tell=outbound_alerts.teller(client),
                     now=now,

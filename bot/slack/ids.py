@@ -20,6 +20,10 @@ ACTIONS_BLOCK = "quota_card_actions"
 # An alert message carries the card's switch among its own buttons.
 ALERT_ACTIONS_BLOCK = "quota_alert_actions"
 SNOOZE_ACTION = "quota_alert_snooze"
+# Link buttons open the console; Slack still sends their press, which is only acknowledged.
+LINK_ACTION_PREFIX = "quota_link"
+CONSOLE_ACTION = f"{LINK_ACTION_PREFIX}_console"
+TOP_UP_ACTION = f"{LINK_ACTION_PREFIX}_top_up"
 HOME_TOKEN_ACTION = "quota_home_set_token"
 TOKEN_MODAL_CALLBACK = "quota_token_modal"
 TOKEN_SAVED_CALLBACK = TOKEN_MODAL_CALLBACK + "_done"

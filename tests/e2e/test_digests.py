@@ -24,6 +24,7 @@ from tests.support.client import (
     ADMIN,
     APP_ID,
     CHANNEL,
+    LINKS,
     LISTED_ADMIN,
     MEMBER,
     OTHER_APP_ID,
@@ -361,7 +362,7 @@ async def test_digest_now_posts_the_digest_with_the_cards_buttons(
     actions = [block for block in blocks if block["type"] == "actions"]
     assert len(actions) == 1
     assert actions[0]["block_id"].startswith("quota_card_actions:digest:")
-    assert button_labels(actions) == ["Enable global fallback", "Refresh"]
+    assert button_labels(actions) == ["Enable global fallback", "Refresh", *LINKS]
     # A digest sent on demand is no scheduled slot.
     assert delivery_rows(db) == []
 

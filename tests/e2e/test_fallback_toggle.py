@@ -20,6 +20,7 @@ from tests.support.client import (
     ADMIN,
     APP_ID,
     FORM,
+    LINKS,
     LISTED_ADMIN,
     MEMBER,
     OTHER_APP_ID,
@@ -64,7 +65,7 @@ async def test_card_offers_the_change_with_a_confirm_that_states_the_consequence
     bot: BotClient, fake_app: FakeApplication
 ) -> None:
     off_card = await card_for(bot)
-    assert button_labels(off_card["blocks"]) == ["Enable global fallback", "Refresh"]
+    assert button_labels(off_card["blocks"]) == ["Enable global fallback", "Refresh", *LINKS]
     _, enable = find_button(off_card["blocks"], TOGGLE_ACTION)
     assert enable["confirm"]["text"]["text"] == (
         "When *prod*'s own quota runs out, calls will be paid from the global balance "
@@ -73,7 +74,7 @@ async def test_card_offers_the_change_with_a_confirm_that_states_the_consequence
 
     fake_app.allow = True
     on_card = await card_for(bot)
-    assert button_labels(on_card["blocks"]) == ["Disable global fallback", "Refresh"]
+    assert button_labels(on_card["blocks"]) == ["Disable global fallback", "Refresh", *LINKS]
     _, disable = find_button(on_card["blocks"], TOGGLE_ACTION)
     assert (
         "Calls will fail once *prod*'s own quota is used up" in disable["confirm"]["text"]["text"]
@@ -95,7 +96,7 @@ async def test_admin_enables_fallback(
     assert fake_app.allow is True
     assert updated["replace_original"] is True
     assert "*Global fallback*\\nON" in json.dumps(updated["blocks"])
-    assert button_labels(updated["blocks"]) == ["Disable global fallback", "Refresh"]
+    assert button_labels(updated["blocks"]) == ["Disable global fallback", "Refresh", *LINKS]
     note = await bot.slack.wait_for_call("chat.postMessage")
     assert note.data["channel"] == "C0001"
     assert note.data["thread_ts"] == MESSAGE_TS
@@ -503,7 +504,7 @@ async def test_raw_id_card_of_an_unlinked_application_has_no_switch(
     await set_platform_token(bot, acedata)
     FakeApplication(acedata, OTHER_APP_ID)
     reply = await bot.quota(OTHER_APP_ID, user=ADMIN)
-    assert button_labels(reply.body["blocks"]) == ["Refresh"]
+    assert button_labels(reply.body["blocks"]) == ["Refresh", *LINKS]
     assert "link it to an alias to switch its global fallback" in reply.text
 
 

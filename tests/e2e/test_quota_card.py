@@ -14,6 +14,7 @@ from tests.support.client import (
     ADMIN,
     APP_ID,
     GLOBAL_APP_ID,
+    LINKS,
     MEMBER,
     OTHER_APP_ID,
     OTHER_CHANNEL,
@@ -226,6 +227,7 @@ async def test_odd_fields_the_card_does_not_need_do_not_break_it(
         "Enable global fallback",
         "Disable global fallback",
         "Refresh",
+        *LINKS,
     ]
 
 
@@ -292,3 +294,27 @@ async def _wait_until(condition: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+async def test_the_card_links_to_the_console_and_its_link_presses_are_only_acknowledged(
+    linked: BotClient,
+) -> None:
+    card = await linked.quota("prod", user=MEMBER)
+    assert card is not None
+    links = {
+        element["text"]["text"]: element["url"]
+        for block in card.body["blocks"]
+        for element in block.get("elements", [])
+        if element.get("url")
+    }
+    assert links == {
+        "Open in console": f"https://platform.acedata.cloud/console/usages?application_id={APP_ID}",
+        "Top up": f"https://platform.acedata.cloud/console/applications/{APP_ID}/extra",
+    }
+    linked.slack.calls.clear()
+
+    key = await linked.press(card.body, "quota_link_console", user=MEMBER, value="")
+    await linked.settle()
+
+    assert linked.slack.responses.get(key, []) == []
+    assert linked.slack.calls == []

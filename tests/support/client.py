@@ -158,6 +158,10 @@ def blocks_of(call: Call) -> list[dict[str, Any]]:
     return json.loads(raw) if isinstance(raw, str) else list(raw or [])
 
 
+# The console's link buttons every card, digest line and alert ends with.
+LINKS = ("Open in console", "Top up")
+
+
 def button_labels(blocks: list[dict[str, Any]]) -> list[str]:
     return [
         element["text"]["text"]

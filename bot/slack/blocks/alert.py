@@ -20,7 +20,7 @@ from ...services.alert_levels import Level, Threshold
 from ...services.alerts import Watch
 from ...services.quota import QuotaSnapshot
 from .. import ids
-from .card import card_buttons
+from .card import card_buttons, console_buttons
 from .forecast import forecast_text
 from .format import Blocks, amount, blocks, percent, quantity, slack_date, title, unit
 from .messages import paused_because
@@ -43,7 +43,12 @@ def threshold_text(threshold: Threshold, unit_text: str = "Credits") -> str:
 
 
 def alert_message(
-    alias: str, level: Level, snapshot: QuotaSnapshot, threshold: Threshold
+    alias: str,
+    level: Level,
+    snapshot: QuotaSnapshot,
+    threshold: Threshold,
+    *,
+    console: str | None = None,
 ) -> AlertMessage:
     """The post for an alert that got worse: `level` is what the quota is now."""
     app = snapshot.application
@@ -66,6 +71,7 @@ def alert_message(
     if level == Level.FAILING and not fallback_on:
         # The card's own switch (same handler, same checks), first.
         buttons = [*card_buttons(snapshot, alias, toggleable=True)[:1], *buttons]
+    buttons += console_buttons(app.id, console)
     context = " · ".join(details) + f" · as of {slack_date(snapshot.as_of)}"
     return AlertMessage(
         text=_plain(headline),

@@ -49,6 +49,7 @@ def quota_card(
     *,
     origin: Origin = "command",
     toggleable: bool = True,
+    console: str | None = None,
 ) -> Blocks:
     app = snapshot.application
     heading = f"{title(app)} · {alias}" if alias else title(app)
@@ -79,7 +80,7 @@ def quota_card(
         ContextBlock(elements=[MarkdownTextObject(text=context)]),
         ActionsBlock(
             block_id=ids.actions_block_id(origin),
-            elements=card_buttons(snapshot, alias, toggleable=toggleable),
+            elements=card_buttons(snapshot, alias, toggleable=toggleable, console=console),
         ),
     )
 
@@ -90,8 +91,27 @@ def quota_card_text(snapshot: QuotaSnapshot, alias: str | None) -> str:
     return f"{escape(alias or title(app))}: {quantity(app)} left"
 
 
+def console_buttons(application_id: str, console: str | None) -> list[ButtonElement]:
+    """*Open in console* (the application's usage) and *Top up* (its packages), when the
+    console's address is known."""
+    if console is None:
+        return []
+    return [
+        ButtonElement(
+            text=PlainTextObject(text="Open in console"),
+            action_id=ids.CONSOLE_ACTION,
+            url=f"{console}/console/usages?application_id={application_id}",
+        ),
+        ButtonElement(
+            text=PlainTextObject(text="Top up"),
+            action_id=ids.TOP_UP_ACTION,
+            url=f"{console}/console/applications/{application_id}/extra",
+        ),
+    ]
+
+
 def card_buttons(
-    snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool
+    snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool, console: str | None = None
 ) -> list[ButtonElement]:
     app = snapshot.application
     target = ids.CardTarget(alias=alias, application_id=app.id)
@@ -107,7 +127,7 @@ def card_buttons(
         action_id=ids.REFRESH_ACTION,
         value=ids.encode(target),
     )
-    return [*buttons, refresh]
+    return [*buttons, refresh, *console_buttons(app.id, console)]
 
 
 def _toggle_button(

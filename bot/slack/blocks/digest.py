@@ -99,6 +99,7 @@ def digest_messages(
     zone: ZoneInfo,
     late_slot: datetime | None,
     global_balance: Application | None,
+    console: str | None = None,
 ) -> list[DigestMessage]:
     """The channel message first, then the thread replies that continue it (if any), each
     within Slack's 50 blocks."""
@@ -113,7 +114,7 @@ def digest_messages(
     if not ranked:
         head.append(_context(f"No aliases are linked here yet. Add one with `{USAGE['link']}`."))
     groups = [
-        _alias_blocks(line, rank, index, now=now, zone=zone)
+        _alias_blocks(line, rank, index, now=now, zone=zone, console=console)
         for index, (rank, line) in enumerate(ranked)
     ]
     if len(head) + sum(len(group) for group in groups) <= MAX_BLOCKS:
@@ -179,7 +180,13 @@ def _summary(ranks: Sequence[_Status], global_balance: Application | None) -> st
 
 
 def _alias_blocks(
-    line: DigestLine, rank: _Status, index: int, *, now: datetime, zone: ZoneInfo
+    line: DigestLine,
+    rank: _Status,
+    index: int,
+    *,
+    now: datetime,
+    zone: ZoneInfo,
+    console: str | None,
 ) -> _Group:
     """The alias's section and, when it could be read, the card's buttons under it."""
     name = f"{_MARKERS[rank]} {named(line.alias, line.application_id)}"
@@ -208,7 +215,7 @@ def _alias_blocks(
         SectionBlock(text=MarkdownTextObject(text=f"{first}\n{' · '.join(details)}")),
         ActionsBlock(
             block_id=f"{ids.actions_block_id('digest')}:{index}",
-            elements=card_buttons(snapshot, line.alias, toggleable=True),
+            elements=card_buttons(snapshot, line.alias, toggleable=True, console=console),
         ),
     ]
 

@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 
 from ...runtime import Runtime
 from . import commands
-from .buttons import home_token, refresh_card, snooze, toggle_fallback
+from .buttons import console_links, home_token, refresh_card, snooze, toggle_fallback
 from .events import app_home_opened, uninstall
 from .views import token
 
@@ -31,5 +31,6 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     refresh_card.register(app, runtime)
     snooze.register(app, runtime)
     home_token.register(app, runtime)
+    console_links.register(app, runtime)  # link buttons: acknowledged only
     token.register(app, runtime)  # the token dialog's submission
     app_home_opened.register(app, runtime)

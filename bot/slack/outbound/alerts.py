@@ -14,13 +14,16 @@ from ..blocks.alert import alert_message, recovered_message
 from .direct import direct_message
 
 
-def notifier(client: AsyncWebClient) -> alerts.Notify:
-    """How a workspace's alert checks are posted: with its own bot token."""
+def notifier(client: AsyncWebClient, console: str) -> alerts.Notify:
+    """How a workspace's alert checks are posted: with its own bot token, with links to
+    `console`."""
 
     async def notify(check: alerts.Check) -> Posted:
         watch, decision = check.watch, check.decision
         if decision.post is not None:
-            message = alert_message(watch.alias, decision.post, check.snapshot, watch.threshold)
+            message = alert_message(
+                watch.alias, decision.post, check.snapshot, watch.threshold, console=console
+            )
         else:
             message = recovered_message(watch.alias, check.snapshot)
         try:

@@ -55,6 +55,7 @@ async def compose(
         zone=zone,
         late_slot=late_slot,
         global_balance=_any_global_balance(lines),
+        console=runtime.settings.console,
     )
 
 

@@ -63,7 +63,13 @@ class CardContext(PressContext):
         if self.origin == "alert":
             return None  # the alert stays as it was said; the thread note tells the change
         try:
-            card = blocks.quota_card(snapshot, alias, origin=self.origin, toggleable=toggleable)
+            card = blocks.quota_card(
+                snapshot,
+                alias,
+                origin=self.origin,
+                toggleable=toggleable,
+                console=self.runtime.settings.console,
+            )
             text = blocks.quota_card_text(snapshot, alias)
             # An ephemeral message cannot be edited with chat.update, only via response_url.
             if self.origin == "message" and self.message_ts and not self.is_ephemeral:

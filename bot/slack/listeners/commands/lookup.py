@@ -110,7 +110,9 @@ async def _post_card(
         {
             "response_type": "in_channel",
             "text": blocks.quota_card_text(snapshot, alias),
-            "blocks": blocks.quota_card(snapshot, alias, toggleable=toggleable),
+            "blocks": blocks.quota_card(
+                snapshot, alias, toggleable=toggleable, console=context.runtime.settings.console
+            ),
         },
         what=f"the quota card for {alias or application_id}",
     )

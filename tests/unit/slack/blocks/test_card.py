@@ -431,3 +431,14 @@ def test_upstream_problem_is_escaped(error: AceDataError) -> None:
     text = blocks.upstream_problem(error, application_id=APP_ID, alias="prod")
     assert_escaped(text)
     assert len(text) <= MAX_SECTION_TEXT
+
+
+def test_the_console_links_go_to_the_applications_usage_and_packages() -> None:
+    card = blocks.quota_card(snapshot(app()), "prod", console="https://console.example")
+    buttons = [e for block in card for e in block.get("elements", []) if e.get("url")]
+
+    assert [(b["text"]["text"], b["url"]) for b in buttons] == [
+        ("Open in console", f"https://console.example/console/usages?application_id={APP_ID}"),
+        ("Top up", f"https://console.example/console/applications/{APP_ID}/extra"),
+    ]
+    assert_valid(card)
