@@ -90,16 +90,20 @@ def command(base: str, channel: str, user: str, text_: str, key: str) -> tuple[b
     return signed.body, signed.headers
 
 
-def signed_json(body: dict) -> tuple[bytes, dict]:
-    raw = json.dumps(body)
+def signed(raw: str, content_type: str) -> tuple[bytes, dict]:
+    """`raw` with the headers Slack would sign it with."""
     stamp = str(int(time.time()))
     signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=stamp, body=raw)
     headers = {
-        "content-type": "application/json",
+        "content-type": content_type,
         "x-slack-request-timestamp": stamp,
         "x-slack-signature": signature,
     }
     return raw.encode(), headers
+
+
+def signed_json(body: dict) -> tuple[bytes, dict]:
+    return signed(json.dumps(body), "application/json")
 
 
 def home_open(n: int) -> tuple[bytes, dict]:
@@ -134,15 +138,7 @@ def refresh_press(base: str, n: int) -> tuple[bytes, dict]:
             }
         ],
     }
-    raw = urlencode({"payload": json.dumps(payload)})
-    stamp = str(int(time.time()))
-    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=stamp, body=raw)
-    headers = {
-        "content-type": "application/x-www-form-urlencoded",
-        "x-slack-request-timestamp": stamp,
-        "x-slack-signature": signature,
-    }
-    return raw.encode(), headers
+    return signed(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
 
 
 async def send(
