@@ -193,7 +193,7 @@ def set_up(url: str, slack_url: str, start_at: datetime, minutes: int) -> None:
 
     post("CSOAKLOAD", f"link prod {app_id(0)} --workspace", "setup-link")
     for i in range(DIGESTS):
-        at = start_at + timedelta(minutes=2 + i % max(1, minutes - 3))
+        at = start_at + timedelta(minutes=1 + i % (minutes - 2))  # all due within the run
         post(f"CSOAKD{i:03d}", f"digest daily {at:%H:%M} UTC", f"setup-d{i}")
     for i in range(ALERTS):
         post(f"CSOAKA{i:03d}", "alert prod below 1000", f"setup-a{i}")
@@ -235,6 +235,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.postgres:
         parser.error("--postgres URL (or SOAK_POSTGRES_URL) is required")
+    if args.minutes < 3:
+        parser.error("--minutes must be at least 3 (digests fall due from the second minute)")
     logdir = Path(tempfile.mkdtemp(prefix="quota-bot-soak-"))
     print(f"logs in {logdir}", flush=True)
     standins = start_standins(logdir)
