@@ -46,17 +46,13 @@ def _served_by_org(enterprise_id: str | None) -> Select[tuple[str]]:
     return select(Workspace.team_id).where(Workspace.enterprise_id == enterprise_id, ~own.exists())
 
 
-async def _installed_after(
-    session: AsyncSession, team_id: str | None, enterprise_id: str | None, when: datetime
-) -> bool:
-    """Whether the installation (`team_id` None: the org-wide one) was made after `when`."""
+async def _installed_after(session: AsyncSession, slack_id: str, when: datetime) -> bool:
+    """Whether the installation of `slack_id` (a team, or an org's org-wide one) was made
+    after `when`."""
     table = _SLACK_TABLES[INSTALLATIONS_TABLE]
-    scope = (
-        table.c.team_id == team_id
-        if team_id is not None
-        else (table.c.enterprise_id == enterprise_id) & table.c.team_id.is_(None)
+    latest = await session.scalar(
+        select(func.max(table.c.installed_at)).where(_installed_for(table, slack_id))
     )
-    latest = await session.scalar(select(func.max(table.c.installed_at)).where(scope))
     if latest is None:
         return False
     # slack_sdk stores installed_at as naive UTC; Slack's event_time is in whole seconds.
@@ -160,22 +156,17 @@ async def uninstalled(
     it after a quick re-install) changes nothing."""
 
     async def forget(session: AsyncSession) -> list[str]:
-        if event_time is not None and await _installed_after(
-            session, None if org_wide else team_id, enterprise_id, event_time
-        ):
+        installed_as = enterprise_id if org_wide else team_id
+        if installed_as is None:
+            return []
+        if event_time is not None and await _installed_after(session, installed_as, event_time):
             return []
         if org_wide:
             teams = list(await session.scalars(_served_by_org(enterprise_id)))
-            for table in _INSTALLATION_TABLES:
-                await session.execute(
-                    delete(table).where(
-                        table.c.enterprise_id == enterprise_id, table.c.team_id.is_(None)
-                    )
-                )
         else:
-            teams = [team_id] if team_id else []
-            for table in _INSTALLATION_TABLES:
-                await session.execute(delete(table).where(table.c.team_id == team_id))
+            teams = [installed_as]
+        for table in _INSTALLATION_TABLES:
+            await session.execute(delete(table).where(_installed_for(table, installed_as)))
         if not teams:
             return []
         await session.execute(

@@ -14,7 +14,6 @@ exception, and nothing lost (audit rows, schedules, digests, alert state).
 from __future__ import annotations
 
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -299,6 +298,3 @@ async def test_toggle_when_slack_fails_to_take_the_thread_note(
         "changed",
     )
     assert no_unhandled_exception(caplog)
-
-
-_ = logging
