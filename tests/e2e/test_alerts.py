@@ -179,6 +179,25 @@ async def test_an_alert_in_a_channel_that_is_gone_pauses_and_tells_who_set_it(
     assert await check(linked, START + timedelta(days=1)) == 0
 
 
+async def test_an_alert_whose_alias_is_gone_is_paused_after_three_rounds_and_listed_so(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    await watched(linked, acedata, "100")
+    await linked.quota("unlink prod", user=ADMIN)
+
+    for day in range(4):
+        await check(linked, START + timedelta(days=day))
+    listed = await linked.quota("alert", user=MEMBER)
+
+    with db.connect() as connection:
+        reasons = connection.execute(text("SELECT paused_reason FROM quota_alerts")).scalars().all()
+    assert reasons == ["alias_gone"]
+    direct = [c for c in linked.slack.calls_to("chat.postMessage") if c.data["channel"] == ADMIN]
+    assert len(direct) == 1 and "its alias no longer exists there" in direct[0].data["text"]
+    assert listed is not None
+    assert "*paused* (its alias no longer exists there)" in listed.text
+
+
 async def test_switching_the_fallback_from_an_alert_keeps_the_alert_and_notes_it_below(
     linked: BotClient, acedata: respx.MockRouter
 ) -> None:
