@@ -11,11 +11,23 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from .models import Application, DailyUsage, Service, TokenOwner
+from .models import (
+    ApiDayAmount,
+    ApiKey,
+    ApiUsage,
+    Application,
+    DailyUsage,
+    Service,
+    TokenOwner,
+    UsageRecord,
+)
 
 __all__ = [
     "AceDataClient",
     "AceDataError",
+    "ApiDayAmount",
+    "ApiKey",
+    "ApiUsage",
     "Application",
     "DailyUsage",
     "InvalidToken",
@@ -27,4 +39,5 @@ __all__ = [
     "TokenOwner",
     "UpstreamError",
     "UpstreamTimeout",
+    "UsageRecord",
 ]

@@ -40,7 +40,15 @@ from .errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from .models import Application, DailyUsage, TokenOwner
+from .models import (
+    ApiDayAmount,
+    ApiKey,
+    ApiUsage,
+    Application,
+    DailyUsage,
+    TokenOwner,
+    UsageRecord,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +71,13 @@ MAX_PAGES = 50
 USAGE_DAY_FIELDS = ("date", "day", "created_at")
 USAGE_AMOUNT_FIELDS = ("amount", "used_amount", "total", "value", "count")
 MAX_USAGE_AMOUNT = Decimal("1e30")
+# An aggregate entry without an API is still spend: it is counted under this id.
+UNKNOWN_API = "unknown"
+# A key's secrets: dropped from every answer before anything else reads it.
+KEY_SECRETS = frozenset({"token", "username", "password"})
+RECENT_RECORDS = 100
+
+Params = dict[str, str] | list[tuple[str, str]]
 
 _TOKEN_PATTERN = re.compile(r"(?i)(platform-v1-|bearer\s+|xox[a-z]-|xapp-)[\w.-]+")
 MAX_RETRY_AFTER = 3600.0
@@ -242,23 +257,144 @@ class AceDataClient:
         deadline: float = DEFAULT_DEADLINE,
     ) -> list[DailyUsage]:
         """What `application_id` used per day between `since` and `until`, oldest day first,
-        from the usage aggregate (`/usage/apis/aggregate/`). Entries of one day (say, one per
-        API) are added up; an entry naming another application is left out.
+        from the usage aggregate (`/usage/apis/aggregate/`, UTC days): its APIs added up."""
+        usage = await self.usage_by_api(
+            token, application_id, since=since, until=until, deadline=deadline
+        )
+        totals: dict[date, Decimal] = {}
+        with localcontext(Context(prec=60)):
+            for item in usage.items:
+                totals[item.day] = totals.get(item.day, Decimal(0)) + item.amount
+        return [DailyUsage(day=day, amount=totals[day]) for day in sorted(totals)]
+
+    async def usage_by_api(
+        self,
+        token: str,
+        application_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        zone: str = "UTC",
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> ApiUsage:
+        """What `application_id` spent per day and API between `since` and `until`, the days
+        in `zone` (an IANA name), from the usage aggregate (`/usage/apis/aggregate/`).
 
         The aggregate's shape is not documented, so it is read defensively: `{"items": [...]}`,
         `{"results": [...]}` or a bare list; each entry's day in `date`, `day` or `created_at`
         (a date, or a date-time whose own calendar day is taken), its amount in `amount`,
-        `used_amount`, `total`, `value` or `count` (a number or a numeric string). Anything
-        else is MalformedResponse, and so is one entry whose day or amount cannot be read (a
-        history with holes would read as days without use). Amounts stay exact decimals.
-        """
+        `used_amount`, `total`, `value` or `count` (a number or a numeric string), its API in
+        `api_id` (else `UNKNOWN_API`); an entry naming another application is left out; titles
+        from `apis`. Anything else is MalformedResponse, and so is one entry whose day or
+        amount cannot be read (a breakdown with holes would show a wrong number)."""
         params = {
             "application_id": application_id,
             "created_at_from": _iso(since),
             "created_at_to": _iso(until),
+            "timezone": zone,
         }
         data = await self._get(token, "/usage/apis/aggregate/", params=params, deadline=deadline)
-        return _daily_usage(data, application_id)
+        return _api_usage(data, application_id)
+
+    async def failed_calls(
+        self,
+        token: str,
+        application_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> int:
+        """How many of the application's calls between `since` and `until` answered with a
+        status code of 400 or more: the status codes seen (`/usage/apis/status-codes/`), then
+        the usage list's `count` for the failing ones."""
+        started = time.monotonic()
+        filters = [
+            ("application_id", application_id),
+            ("created_at_from", _iso(since)),
+            ("created_at_to", _iso(until)),
+        ]
+        data = await self._get(
+            token, "/usage/apis/status-codes/", params=filters, deadline=deadline
+        )
+        failing = [code for code in _status_codes(data) if code >= 400]
+        if not failing:
+            return 0
+        params = [*filters, *(("status_code", str(code)) for code in failing), ("limit", "1")]
+        left = deadline - (time.monotonic() - started)
+        listed = await self._get(token, "/usage/apis/", params=params, deadline=left)
+        count = listed.get("count") if isinstance(listed, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise MalformedResponse("The usage list had no count")
+        return count
+
+    async def recent_usage(
+        self,
+        token: str,
+        application_id: str,
+        *,
+        since: datetime,
+        until: datetime,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> tuple[list[UsageRecord], int]:
+        """The application's latest calls between `since` and `until` (at most
+        `RECENT_RECORDS`, newest first) and how many there were in all."""
+        params = {
+            "application_id": application_id,
+            "created_at_from": _iso(since),
+            "created_at_to": _iso(until),
+            "ordering": "-created_at",
+            "limit": str(RECENT_RECORDS),
+        }
+        data = await self._get(token, "/usage/apis/", params=params, deadline=deadline)
+        items, count = _listing(data, "usage list")
+        return [_usage_record(item) for item in items], count
+
+    async def list_keys(
+        self, token: str, application_id: str, *, deadline: float = DEFAULT_DEADLINE
+    ) -> list[ApiKey]:
+        """The application's API keys, their secrets dropped as each answer is read. A key
+        naming another application is left out."""
+        started = time.monotonic()
+        keys: list[ApiKey] = []
+        offset = 0
+        for _ in range(MAX_PAGES):
+            params = {
+                "user_id": "me",
+                "application_id": application_id,
+                "limit": str(PAGE_SIZE),
+                "offset": str(offset),
+            }
+            left = deadline - (time.monotonic() - started)
+            data = await self._get(token, "/credentials/", params=params, deadline=left)
+            items, count = _listing(data, "key list", secrets=KEY_SECRETS)
+            del data  # the answer held the keys' secrets
+            keys += [key for key in map(_api_key, items) if _same(key, application_id)]
+            offset += len(items)
+            if not items or offset >= count:
+                break
+        return keys
+
+    async def update_key(
+        self,
+        token: str,
+        key_id: str,
+        changes: dict[str, str | None],
+        *,
+        timeout: float = ATTEMPT_TIMEOUT,
+    ) -> ApiKey | None:
+        """Change a key (`limited_amount`, `expired_at`; None clears). Sent once; never
+        retried. The updated key, or None when the answer was not one (re-read to learn)."""
+        response = await self._send(
+            "PATCH", token, f"/credentials/{key_id}", json=changes, timeout=timeout
+        )
+        body = _json_or_raise(response, token)
+        del response
+        try:
+            return _api_key(_without(body, KEY_SECRETS))
+        except MalformedResponse:
+            logger.warning("A key change was accepted without a key")
+            return None
 
     def first_notice(self, what: str) -> bool:
         """True only the first time `what` is noticed on this client (one per process): for a
@@ -273,7 +409,7 @@ class AceDataClient:
         token: str,
         path: str,
         *,
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         deadline: float,
     ) -> Any:
         started = time.monotonic()
@@ -324,7 +460,7 @@ class AceDataClient:
         path: str,
         *,
         timeout: float | Callable[[], float],
-        params: dict[str, str] | None = None,
+        params: Params | None = None,
         json: dict[str, Any] | None = None,
         queued: list[float] | None = None,
     ) -> httpx.Response:
@@ -436,8 +572,8 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _daily_usage(data: Any, application_id: str) -> list[DailyUsage]:
-    """The usage aggregate's answer as one total per day (see `AceDataClient.daily_usage`)."""
+def _api_usage(data: Any, application_id: str) -> ApiUsage:
+    """The usage aggregate's answer (see `AceDataClient.usage_by_api`)."""
     items: Any = None
     if isinstance(data, list):
         items = data
@@ -448,7 +584,7 @@ def _daily_usage(data: Any, application_id: str) -> list[DailyUsage]:
     if not isinstance(items, list):
         raise MalformedResponse("The usage aggregate had no list of days")
     wanted = application_id.lower()
-    totals: dict[date, Decimal] = {}
+    amounts: dict[tuple[date, str], Decimal] = {}
     with localcontext(Context(prec=60)):
         for item in items:
             if not isinstance(item, dict):
@@ -458,8 +594,89 @@ def _daily_usage(data: Any, application_id: str) -> list[DailyUsage]:
                 continue
             day = _usage_field(item, USAGE_DAY_FIELDS, _usage_day, "day")
             amount = _usage_field(item, USAGE_AMOUNT_FIELDS, _usage_amount, "amount")
-            totals[day] = totals.get(day, Decimal(0)) + amount
-    return [DailyUsage(day=day, amount=totals[day]) for day in sorted(totals)]
+            api_id = str(item.get("api_id") or UNKNOWN_API)[:100]
+            amounts[day, api_id] = amounts.get((day, api_id), Decimal(0)) + amount
+    return ApiUsage(
+        items=tuple(
+            ApiDayAmount(day=day, api_id=api_id, amount=amount)
+            for (day, api_id), amount in sorted(amounts.items())
+        ),
+        titles=_api_titles(data.get("apis") if isinstance(data, dict) else None),
+    )
+
+
+def _api_titles(apis: Any) -> dict[str, str]:
+    """`{"<api_id>": {"title": "..."}}` (or a bare title) as titles; anything odd left out."""
+    if not isinstance(apis, dict):
+        return {}
+    titles: dict[str, str] = {}
+    for api_id, about in apis.items():
+        title = about.get("title") if isinstance(about, dict) else about
+        if isinstance(title, str) and title.strip():
+            titles[str(api_id)[:100]] = title.strip()[:100]
+    return titles
+
+
+def _status_codes(data: Any) -> list[int]:
+    items = data.get("items") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise MalformedResponse("The status codes had no list")
+    codes: list[int] = []
+    for code in items:
+        try:
+            codes.append(int(str(code)))
+        except ValueError:
+            raise MalformedResponse("A status code was not a number") from None
+    return codes
+
+
+def _without(item: Any, secrets: frozenset[str]) -> Any:
+    return {k: v for k, v in item.items() if k not in secrets} if isinstance(item, dict) else item
+
+
+def _listing(
+    data: Any, what: str, *, secrets: frozenset[str] = frozenset()
+) -> tuple[list[Any], int]:
+    """A list answer's items (each without `secrets`) and its `count` (the items' number
+    when it has none)."""
+    items = data.get("items", data.get("results")) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise MalformedResponse(f"The {what} had no items")
+    count = data.get("count")
+    if isinstance(count, bool) or not isinstance(count, int) or count < len(items):
+        count = len(items)
+    return [_without(item, secrets) for item in items], count
+
+
+def _api_key(item: Any) -> ApiKey:
+    return _parse(ApiKey, item)
+
+
+def _same(key: ApiKey, application_id: str) -> bool:
+    return key.application_id is None or key.application_id.lower() == application_id.lower()
+
+
+def _usage_record(item: Any) -> UsageRecord:
+    if not isinstance(item, dict):
+        raise MalformedResponse("A usage record was not an object")
+    credential = item.get("credential")
+    credential = credential if isinstance(credential, dict) else {}
+    amount = item.get("deducted_amount", item.get("used_amount"))
+    try:
+        spent = Decimal(0) if amount is None else _usage_amount(amount)
+    except (ValueError, TypeError):
+        raise MalformedResponse("A usage record had an unreadable amount") from None
+    return _parse(
+        UsageRecord,
+        {
+            "api_id": item.get("api_id"),
+            "credential_id": item.get("credential_id") or credential.get("id"),
+            "credential_name": credential.get("name"),
+            "status_code": item.get("status_code"),
+            "amount": spent,
+            "created_at": item.get("created_at"),
+        },
+    )
 
 
 def _usage_field(

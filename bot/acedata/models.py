@@ -111,3 +111,70 @@ class DailyUsage(_Model):
 
     day: date
     amount: Decimal
+
+
+class ApiDayAmount(_Model):
+    """What one API of an application cost on one day (the day in the zone the aggregate was
+    asked for)."""
+
+    day: date
+    api_id: str
+    amount: Decimal
+
+
+class ApiUsage(_Model):
+    """The usage aggregate of one application: an amount per day and API, and the APIs' titles
+    as Ace Data Cloud names them."""
+
+    items: tuple[ApiDayAmount, ...] = ()
+    titles: dict[str, str] = Field(default_factory=dict)
+
+    def title(self, api_id: str) -> str:
+        return self.titles.get(api_id) or api_id
+
+
+class UsageRecord(_Model):
+    """One call an application made, as the usage list reports it (no secret is ever in it)."""
+
+    api_id: Lenient[str] = None
+    credential_id: Lenient[str] = None
+    credential_name: Lenient[str] = None
+    status_code: Lenient[int] = None
+    amount: Decimal = Decimal(0)
+    created_at: Lenient[datetime] = None
+
+
+class ApiKey(_Model):
+    """One API key ("credential") of an application. Its secrets (`token`, `username`,
+    `password`) are never part of this model: they are dropped before it is built."""
+
+    id: str
+    name: Lenient[str] = None
+    type: Lenient[str] = None
+    application_id: Lenient[str] = None
+    used_amount: Annotated[Decimal, Field(allow_inf_nan=False)] = Decimal(0)
+    limited_amount: Lenient[Annotated[Decimal, Field(allow_inf_nan=False)]] = None
+    expired_at: Lenient[datetime] = None
+    created_at: Lenient[datetime] = None
+
+    @field_validator("used_amount", mode="before")
+    @classmethod
+    def _used(cls, value: Any) -> Any:
+        return Decimal(0) if value is None else _to_decimal(value)
+
+    @field_validator("limited_amount", mode="before")
+    @classmethod
+    def _cap(cls, value: Any) -> Any:
+        return _to_decimal(value)
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"key {self.id[:8]}"
+
+    def is_paused(self, now: datetime) -> bool:
+        """Refused by the gateway because its expiry has passed."""
+        return self.expired_at is not None and self.expired_at <= now
+
+    @property
+    def is_capped_out(self) -> bool:
+        return self.limited_amount is not None and self.used_amount >= self.limited_amount

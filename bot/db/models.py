@@ -217,3 +217,67 @@ class QuotaAlert(Base):
     # Rounds in a row the alert could not be checked for a lasting reason (alias gone, no token).
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Once it ran out: since when, the message that said so (updated with the failed calls).
+    out_since: Mapped[datetime | None]
+    out_ts: Mapped[str | None] = mapped_column(String(32))
+    out_failed_calls: Mapped[int | None]
+
+
+class KeyReading(Base):
+    """One read of an API key's spend so far (`used_amount`), for its spend over the last day
+    and a spike's top keys. Thinned like observations."""
+
+    __tablename__ = "key_readings"
+    __table_args__ = (
+        Index("ix_key_readings_application_time", "team_id", "application_id", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(String(32))
+    application_id: Mapped[str] = mapped_column(String(36))
+    key_id: Mapped[str] = mapped_column(String(64))
+    key_name: Mapped[str | None] = mapped_column(String(100))
+    used: Mapped[str] = mapped_column(Text)
+    observed_at: Mapped[datetime]
+
+
+class KeyPause(Base):
+    """An API key the bot paused (its expiry set to then): the expiry to restore on resume."""
+
+    __tablename__ = "key_pauses"
+
+    team_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.team_id", ondelete="CASCADE"), primary_key=True
+    )
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    application_id: Mapped[str] = mapped_column(String(36))
+    key_name: Mapped[str | None] = mapped_column(String(100))
+    previous_expired_at: Mapped[datetime | None]
+    paused_by: Mapped[str] = mapped_column(String(32))
+    paused_at: Mapped[datetime]
+
+
+class SpikeAlert(Base):
+    """A channel's watch for a spend spike on one alias: the factor over usual that counts as
+    one, the episode in progress (and its message), snoozes, and when it is next checked."""
+
+    __tablename__ = "spike_alerts"
+    __table_args__ = (
+        UniqueConstraint("team_id", "channel_id", "alias", name="uq_spike_alerts_alias"),
+        Index("ix_spike_alerts_due", "next_check_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str] = mapped_column(String(32))
+    factor: Mapped[str] = mapped_column(Text)
+    episode_started_at: Mapped[datetime | None]
+    episode_ts: Mapped[str | None] = mapped_column(String(32))
+    snoozed_until: Mapped[datetime | None]
+    next_check_at: Mapped[datetime]
+    last_checked_at: Mapped[datetime | None]
+    paused_reason: Mapped[str | None] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -26,7 +26,19 @@ MAX_ALIAS_LENGTH = 32
 # The first character is a letter or digit so that an alias can never read as an option.
 ALIAS_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,31}")
 RESERVED_WORDS = frozenset(
-    {"list", "link", "unlink", "token", "digest", "alert", "admins", "help", "audit"}
+    {
+        "list",
+        "link",
+        "unlink",
+        "token",
+        "digest",
+        "alert",
+        "admins",
+        "help",
+        "audit",
+        "usage",
+        "keys",
+    }
 )
 
 

@@ -23,8 +23,11 @@ from ..db.models import (
     DigestDelivery,
     DigestSchedule,
     FallbackLock,
+    KeyPause,
+    KeyReading,
     Observation,
     QuotaAlert,
+    SpikeAlert,
     Workspace,
 )
 from . import audit
@@ -133,12 +136,14 @@ async def _resume(session: AsyncSession, team_id: str, now: datetime) -> int:
         row.paused_reason = None
         row.next_run_at = schedule_of(row).next_run(now)
         resumed += 1
-    alerts = await session.execute(
-        update(QuotaAlert)
-        .where(QuotaAlert.team_id == team_id, QuotaAlert.paused_reason == UNINSTALLED)
-        .values(paused_reason=None, next_check_at=now)
-    )
-    return resumed + int(alerts.rowcount)  # type: ignore[attr-defined]
+    for model in (QuotaAlert, SpikeAlert):
+        alerts = await session.execute(
+            update(model)
+            .where(model.team_id == team_id, model.paused_reason == UNINSTALLED)
+            .values(paused_reason=None, next_check_at=now)
+        )
+        resumed += int(alerts.rowcount)  # type: ignore[attr-defined]
+    return resumed
 
 
 async def uninstalled(
@@ -180,7 +185,7 @@ async def uninstalled(
                 token_set_at=None,
             )
         )
-        for model in (DigestSchedule, QuotaAlert):
+        for model in (DigestSchedule, QuotaAlert, SpikeAlert):
             await session.execute(
                 update(model)
                 .where(model.team_id.in_(teams), model.paused_reason.is_(None))
@@ -199,6 +204,9 @@ async def uninstalled(
 _WORKSPACE_MODELS = (
     DigestSchedule,
     QuotaAlert,
+    SpikeAlert,
+    KeyPause,
+    KeyReading,
     Alias,
     BotAdmin,
     AuditEvent,

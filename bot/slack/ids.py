@@ -5,6 +5,7 @@ defined: renderers write them, listeners route on them."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
@@ -24,6 +25,20 @@ SNOOZE_ACTION = "quota_alert_snooze"
 LINK_ACTION_PREFIX = "quota_link"
 CONSOLE_ACTION = f"{LINK_ACTION_PREFIX}_console"
 TOP_UP_ACTION = f"{LINK_ACTION_PREFIX}_top_up"
+# `/quota usage`: its Refresh button, and the block holding its buttons.
+USAGE_REFRESH_ACTION = "quota_usage_refresh"
+USAGE_ACTIONS_BLOCK = "quota_usage_actions"
+# `/quota keys` (and a spike alert's *Pause key*): one button of each per key.
+KEY_CAP_ACTION = "quota_key_cap"
+KEY_PAUSE_ACTION = "quota_key_pause"
+KEY_RESUME_ACTION = "quota_key_resume"
+KEY_ACTIONS_BLOCK = "quota_key_actions"
+KEY_CAP_MODAL_CALLBACK = "quota_key_cap_modal"
+KEY_CAP_BLOCK = "key_cap"
+KEY_CAP_INPUT = "key_cap_input"
+# A spike alert is an alert (its fallback switch is updated as an alert's is).
+SPIKE_ACTIONS_BLOCK = f"{ALERT_ACTIONS_BLOCK}:spike"
+SPIKE_SNOOZE_ACTION = "quota_spike_snooze"
 HOME_TOKEN_ACTION = "quota_home_set_token"
 TOKEN_MODAL_CALLBACK = "quota_token_modal"
 TOKEN_SAVED_CALLBACK = TOKEN_MODAL_CALLBACK + "_done"
@@ -93,7 +108,51 @@ class SnoozeChoice(BaseModel):
         return value
 
 
-def encode(target: CardTarget | SnoozeChoice) -> str:
+class UsageTarget(BaseModel):
+    """A `/quota usage` message: which alias, over which period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str
+    period: Literal["today", "7d", "30d"]
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        return _checked(normalize_alias, value)
+
+
+class KeyTarget(BaseModel):
+    """One API key of an alias's application, as a key button names it (untrusted)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str
+    application_id: str
+    key_id: str
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        return _checked(normalize_alias, value)
+
+    @field_validator("application_id")
+    @classmethod
+    def _application_id(cls, value: str) -> str:
+        return _checked(normalize_application_id, value)
+
+    @field_validator("key_id")
+    @classmethod
+    def _key_id(cls, value: str) -> str:
+        if not KEY_ID.fullmatch(value):
+            raise ValueError("not a key id")
+        return value
+
+
+KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def encode(target: BaseModel) -> str:
     return json.dumps(target.model_dump(), separators=(",", ":"))
 
 
@@ -107,6 +166,14 @@ def decode_toggle(raw: str | None) -> ToggleTarget:
 
 def decode_snooze(raw: str | None) -> SnoozeChoice:
     return _decode(SnoozeChoice, raw)
+
+
+def decode_usage(raw: str | None) -> UsageTarget:
+    return _decode(UsageTarget, raw)
+
+
+def decode_key(raw: str | None) -> KeyTarget:
+    return _decode(KeyTarget, raw)
 
 
 def _decode(model: type[ValueT], raw: str | None) -> ValueT:

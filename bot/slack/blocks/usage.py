@@ -18,6 +18,9 @@ _FORMS = {
     "digest now": "/quota digest now",
     "alert": "/quota alert <alias> below <amount>|<N>%",
     "alert off": "/quota alert <alias> off",
+    "alert spike": "/quota alert <alias> spike [N]|off",
+    "usage": "/quota usage <alias> [today|7d|30d]",
+    "keys": "/quota keys <alias>",
     "help": "/quota help",
 }
 # The right forms, escaped for mrkdwn (where `<alias>` would otherwise be a link).

@@ -19,9 +19,18 @@ from slack_bolt.async_app import AsyncApp
 
 from ...runtime import Runtime
 from . import commands
-from .buttons import console_links, home_token, refresh_card, snooze, toggle_fallback
+from .buttons import (
+    console_links,
+    home_token,
+    key_actions,
+    refresh_card,
+    refresh_usage,
+    snooze,
+    spike_snooze,
+    toggle_fallback,
+)
 from .events import app_home_opened, uninstall
-from .views import token
+from .views import key_cap, token
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -30,7 +39,11 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     toggle_fallback.register(app, runtime)
     refresh_card.register(app, runtime)
     snooze.register(app, runtime)
+    refresh_usage.register(app, runtime)
+    key_actions.register(app, runtime)  # Set cap…, Pause key, Resume key
+    spike_snooze.register(app, runtime)
     home_token.register(app, runtime)
     console_links.register(app, runtime)  # link buttons: acknowledged only
     token.register(app, runtime)  # the token dialog's submission
+    key_cap.register(app, runtime)  # the Set cap dialog's submission
     app_home_opened.register(app, runtime)

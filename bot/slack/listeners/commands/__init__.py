@@ -35,20 +35,27 @@ from .grammar import (
     ListAdmins,
     ListAlerts,
     ListAliases,
+    ListKeys,
     QuotaRequest,
     SetAlert,
     SetDigest,
+    SetSpike,
     SetToken,
     ShowAlias,
     ShowApplication,
     ShowAudit,
     ShowDigest,
     ShowHelp,
+    ShowUsage,
+    SpikeOff,
     UnlinkAlias,
     UsageError,
     parse,
 )
+from .keys import list_keys
 from .lookup import list_aliases, show_alias, show_application
+from .spikes import set_spike, spike_off
+from .usage import show_usage
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +69,8 @@ CHANGES = (
     DigestNow,
     SetAlert,
     AlertOff,
+    SetSpike,
+    SpikeOff,
 )
 
 
@@ -143,4 +152,8 @@ HANDLERS: dict[type, Callable[[CommandContext, Any], Awaitable[None]]] = {
     ListAlerts: list_alerts,
     SetAlert: set_alert,
     AlertOff: alert_off,
+    SetSpike: set_spike,
+    SpikeOff: spike_off,
+    ShowUsage: show_usage,
+    ListKeys: list_keys,
 }

@@ -17,6 +17,8 @@ from ....services.aliases import (
 )
 from ....services.errors import InvalidAlias, InvalidApplicationId
 from ....services.schedules import WEEKDAYS, Kind
+from ....services.spikes import DEFAULT_FACTOR, MAX_FACTOR
+from ....services.usage import PERIODS, Period
 from ...blocks.text import quote_input
 from ...blocks.usage import USAGE
 
@@ -123,6 +125,28 @@ class AlertOff:
 
 
 @dataclass(frozen=True)
+class SetSpike:
+    alias: str
+    factor: Decimal
+
+
+@dataclass(frozen=True)
+class SpikeOff:
+    alias: str
+
+
+@dataclass(frozen=True)
+class ShowUsage:
+    alias: str
+    period: Period
+
+
+@dataclass(frozen=True)
+class ListKeys:
+    alias: str
+
+
+@dataclass(frozen=True)
 class ShowHelp:
     pass
 
@@ -144,6 +168,10 @@ QuotaRequest = (
     | ListAlerts
     | SetAlert
     | AlertOff
+    | SetSpike
+    | SpikeOff
+    | ShowUsage
+    | ListKeys
     | ShowHelp
 )
 
@@ -180,6 +208,10 @@ def parse(text: str) -> QuotaRequest:
             return _digest(args)
         case "alert":
             return _alert(args)
+        case "usage":
+            return _usage(args)
+        case "keys":
+            return _keys(args)
     _no_more(args, "quota")
     if looks_like_application_id(words[0]):
         return ShowApplication(_application_id(words[0]))
@@ -330,13 +362,15 @@ def time_zone(raw: str) -> str | None:
 _LARGEST_THRESHOLD = Decimal("1e15")
 
 
-def _alert(args: list[str]) -> ListAlerts | SetAlert | AlertOff:
+def _alert(args: list[str]) -> ListAlerts | SetAlert | AlertOff | SetSpike | SpikeOff:
     if not args:
         return ListAlerts()
     alias = _alias(args[0], "alert")
     rest = [arg.lower() for arg in args[1:]]
     if rest == ["off"]:
         return AlertOff(alias)
+    if rest and rest[0] == "spike":
+        return _spike(alias, args[2:])
     if len(rest) != 2 or rest[0] != "below":
         raise UsageError(
             "`alert` takes an alias, then `below` and an amount or a percentage, or `off`.",
@@ -362,3 +396,54 @@ def _threshold(raw: str) -> Threshold:
         "percentage between 0 and 100 (such as 10%).",
         USAGE["alert"],
     )
+
+
+def _spike(alias: str, args: list[str]) -> SetSpike | SpikeOff:
+    if len(args) > 1:
+        raise UsageError(
+            f"Unexpected extra text: `{quote_input(' '.join(args[1:]))}`.", USAGE["alert spike"]
+        )
+    if not args:
+        return SetSpike(alias, DEFAULT_FACTOR)
+    if args[0].lower() == "off":
+        return SpikeOff(alias)
+    try:
+        factor = Decimal(args[0].lower().removesuffix("x"))
+    except InvalidOperation:
+        factor = Decimal("NaN")
+    if factor.is_finite() and 1 < factor <= MAX_FACTOR:
+        factor = factor.quantize(Decimal("0.1"))
+        return SetSpike(
+            alias, factor.quantize(Decimal(1)) if factor == factor.to_integral() else factor
+        )
+    raise UsageError(
+        f"`{quote_input(args[0])}` is not a spike factor: give a number above 1 and at most "
+        f"{MAX_FACTOR} (such as 4, for four times the usual spend), or `off`.",
+        USAGE["alert spike"],
+    )
+
+
+def _usage(args: list[str]) -> ShowUsage:
+    if not args:
+        raise UsageError("Missing the alias for `usage`.", USAGE["usage"])
+    if len(args) > 2:
+        raise UsageError(
+            f"Unexpected extra text: `{quote_input(' '.join(args[2:]))}`.", USAGE["usage"]
+        )
+    alias = _alias(args[0], "usage")
+    if len(args) == 1:
+        return ShowUsage(alias, "7d")
+    period = args[1].lower()
+    if period not in PERIODS:
+        raise UsageError(
+            f"`{quote_input(args[1])}` is not a period: use `today`, `7d` or `30d`.",
+            USAGE["usage"],
+        )
+    return ShowUsage(alias, period)  # type: ignore[arg-type]
+
+
+def _keys(args: list[str]) -> ListKeys:
+    if len(args) != 1:
+        problem = "Missing the alias" if not args else "Too many arguments"
+        raise UsageError(f"{problem} for `keys`.", USAGE["keys"])
+    return ListKeys(_alias(args[0], "keys"))
