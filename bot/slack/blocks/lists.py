@@ -77,8 +77,13 @@ def help_blocks() -> Blocks:
         f"`{USAGE['digest']}` or `{USAGE['digest weekly']}` — a scheduled digest for this "
         "channel, in its time zone (admins); `/quota digest` shows it, `now` sends one, `off` "
         "stops it",
+        f"`{USAGE['usage']}` — spend by API over today, 7 or 30 days, posted to the channel",
+        f"`{USAGE['keys']}` — the alias's API keys with their spend and caps; set a cap, pause "
+        "or resume a key (admins)",
         f"`{USAGE['alert']}` — tell this channel before the alias runs out (admins); "
         "`/quota alert` lists them, `/quota alert &lt;alias&gt; off` removes one",
+        f"`{USAGE['alert spike']}` — tell this channel when the alias spends N times its usual "
+        "rate (default 4) (admins)",
         f"`{USAGE['help']}` — this help",
     ]
     return blocks(

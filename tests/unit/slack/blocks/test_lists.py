@@ -1,0 +1,31 @@
+"""Help names every command, and the README's command table does too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.slack.blocks import help_blocks
+from bot.slack.blocks.usage import _FORMS
+
+README = Path(__file__).parents[4] / "README.md"
+# Forms help and the README describe in words next to their parent form.
+DESCRIBED_BESIDE = {"alert off", "digest off", "digest now"}
+
+
+def _help_text() -> str:
+    return "\n".join(
+        block["text"]["text"] for block in help_blocks() if block.get("type") == "section"
+    )
+
+
+@pytest.mark.parametrize("form", sorted(set(_FORMS) - DESCRIBED_BESIDE))
+def test_help_shows_every_command_form(form: str) -> None:
+    shown = _FORMS[form].replace("<", "&lt;").replace(">", "&gt;")
+    assert shown in _help_text()
+
+
+@pytest.mark.parametrize("form", ["usage", "keys", "alert spike"])
+def test_the_readme_lists_the_why_commands(form: str) -> None:
+    assert _FORMS[form].replace("|", "\\|") in README.read_text()
