@@ -30,6 +30,7 @@ from .errors import NoTokenConfigured
 from .quota import QuotaSnapshot
 from .rounds import Round
 from .schedules import Schedule
+from .usage import ApiShare, PeriodBounds, top_apis
 from .workspaces import ensure_workspace
 
 logger = logging.getLogger(__name__)
@@ -544,6 +545,13 @@ class DigestEntry:
     snapshot: QuotaSnapshot | None
     error: Exception | None  # NoTokenConfigured or an AceDataError, when there is no reading
     change: Decimal | None  # remaining now minus at the last digest
+    # The APIs that cost most today in the digest's zone (empty: none, or unknown).
+    top: tuple[ApiShare, ...] = ()
+
+
+# How many APIs a digest line names, and how long it waits for them.
+TOP_APIS = 3
+TOP_DEADLINE = 5.0
 
 
 async def entries(
@@ -554,8 +562,10 @@ async def entries(
     channel_id: str,
     fallback_token: str | None,
     since: datetime | None,
+    today: PeriodBounds | None = None,
 ) -> list[DigestEntry]:
-    """Every alias visible in the channel with its quota, read through `round_`."""
+    """Every alias visible in the channel with its quota, read through `round_`; with `today`
+    (the digest's day so far, in its zone), each readable alias's top APIs today too."""
     linked = await aliases.visible_aliases(db, team_id=team_id, channel_id=channel_id)
     try:
         token: str | None = await round_.token(team_id, fallback_token)
@@ -576,9 +586,25 @@ async def entries(
             snapshot,
             None,
             await _change_since(db, team_id, snapshot, since),
+            await _top_today(round_, token, alias.application_id, today),
         )
 
     return list(await asyncio.gather(*(entry(alias) for alias in linked)))
+
+
+async def _top_today(
+    round_: Round, token: str, application_id: str, today: PeriodBounds | None
+) -> tuple[ApiShare, ...]:
+    """The application's top APIs today, from the round's one aggregate read; none when it
+    cannot be read (a digest never fails for it)."""
+    if today is None:
+        return ()
+    try:
+        usage = await round_.usage(token, application_id, today, deadline=TOP_DEADLINE)
+    except Exception as exc:
+        logger.info("Digest: no top APIs for %s (%s): %s", application_id, type(exc).__name__, exc)
+        return ()
+    return top_apis(usage, TOP_APIS, today.days)
 
 
 async def _change_since(

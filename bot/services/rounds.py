@@ -1,18 +1,21 @@
 """Reads shared across one round of digests or alert checks: an application is read (and its
 reading kept) once however many channels show it. Reads are bounded overall and per token (one
 Ace Data Cloud account), and a token that is rate-limited is left alone for the rest of the
-round."""
+round. The usage aggregate is read once per application, period and local day in a zone
+(a digest's "top" APIs, App Home's top API of the week), through the same limits."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import date
 
-from ..acedata import AceDataClient, Application, RateLimited
+from ..acedata import AceDataClient, ApiUsage, Application, RateLimited
 from ..db.database import Database
 from ..db.models import utcnow
 from .quota import QuotaSnapshot, global_balance_or_none, with_history
+from .usage import Period, PeriodBounds
 from .workspaces import platform_token
 
 READ_DEADLINE = 8.0
@@ -30,6 +33,9 @@ class Round:
     per_token: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     rate_limited: dict[str, RateLimited] = field(default_factory=dict)
     tokens: dict[str, asyncio.Task[str]] = field(default_factory=dict)
+    usages: dict[tuple[str, str, Period, date, str], asyncio.Task[ApiUsage]] = field(
+        default_factory=dict
+    )
     started: float = field(default_factory=time.monotonic)
 
     def token(self, team_id: str, fallback: str | None) -> asyncio.Task[str]:
@@ -68,3 +74,38 @@ class Round:
                 global_balance_or_none(self.client, token, deadline=READ_DEADLINE)
             )
         return self.balances[token]
+
+    def usage(
+        self,
+        token: str,
+        application_id: str,
+        bounds: PeriodBounds,
+        *,
+        deadline: float = READ_DEADLINE,
+    ) -> asyncio.Task[ApiUsage]:
+        """The application's usage aggregate over `bounds`, read once per round for its
+        (token, application, period, local day, zone); AceDataError if unreadable. The first
+        read's `until` stands for the round."""
+        key = (token, application_id, bounds.period, bounds.today, bounds.zone.key)
+        if key not in self.usages:
+            self.usages[key] = asyncio.ensure_future(
+                self._usage(token, application_id, bounds, deadline)
+            )
+        return self.usages[key]
+
+    async def _usage(
+        self, token: str, application_id: str, bounds: PeriodBounds, deadline: float
+    ) -> ApiUsage:
+        token_limit = self.per_token.setdefault(token, asyncio.Semaphore(READS_PER_TOKEN))
+        async with token_limit, self.limit:
+            if token in self.rate_limited:
+                raise self.rate_limited[token]
+            # A rate-limited aggregate fails this read only: the quotas are what a round is for.
+            return await self.client.usage_by_api(
+                token,
+                application_id,
+                since=bounds.since,
+                until=bounds.until,
+                zone=bounds.zone.key,
+                deadline=deadline,
+            )

@@ -38,6 +38,7 @@ from tests.support.client import (
 )
 from tests.support.factories import as_utc
 from tests.support.slack_server import TEAM_ID, Call, SlackServer
+from tests.support.usage import aggregate_route, mock_usage
 
 POSTED_TS = "1700000000.000200"  # what the local Slack server answers chat.postMessage with
 DIGEST_USAGE = "Usage: `/quota digest daily|weekdays HH:MM [Area/City]`"
@@ -753,6 +754,49 @@ async def test_a_hundred_channels_showing_one_application_cost_one_read(
             select(func.count()).where(DigestDelivery.__table__.c.outcome == "sent")
         )
     assert sent == 100
+
+
+async def test_digests_name_the_top_apis_today_from_one_read_per_application(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine
+) -> None:
+    """Two channels' digests in one round show the same application: its usage aggregate is
+    read once, and each digest's line names its top APIs today. An application whose aggregate
+    fails has no "top" part; its digest is sent all the same."""
+    bot = linked
+    await bot.quota(f"link prod {APP_ID} --workspace", user=ADMIN)
+    await bot.quota(f"link music {OTHER_APP_ID} --workspace", user=ADMIN)
+    now = datetime.now(UTC)
+    due = await schedule_directly(bot, CHANNEL, now=now)
+    assert await schedule_directly(bot, OTHER_CHANNEL, now=now) == due
+    today = [(0, "mj-imagine", "31"), (0, "mj-describe", 15), (0, "mj-blend", "4")]
+    route = mock_usage(acedata, [*today, (1, "mj-video", 500)], today=due.date())
+    failing = aggregate_route(acedata, OTHER_APP_ID).respond(500, json={"detail": "Boom."})
+    bot.slack.calls.clear()
+    reads_before, failing_before = route.call_count, failing.call_count
+
+    assert await round_at(bot, due + timedelta(seconds=1)) == 2
+
+    posted = digest_posts(bot.slack)
+    assert sorted(call.data["channel"] for call in posted) == [CHANNEL, OTHER_CHANNEL]
+    for call in posted:
+        sections = [b["text"]["text"] for b in blocks_of(call) if b["type"] == "section"]
+        [prod] = [section for section in sections if "*prod*" in section]
+        [music] = [section for section in sections if "*music*" in section]
+        assert (
+            "top: Midjourney Imagine 62 %, Midjourney Describe 30 %, Midjourney Blend 8 %" in prod
+        )
+        assert "Midjourney Video" not in prod  # yesterday's
+        assert "top:" not in music
+        assert "Suno: remaining 493.22 Credits" in music
+    assert route.call_count - reads_before == 1
+    request = route.calls.last.request
+    assert request.url.params["timezone"] == "UTC"
+    midnight = datetime.combine(due.date(), time(0), tzinfo=UTC)
+    assert request.url.params["created_at_from"] == midnight.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert failing.call_count > failing_before  # tried, and its failure cost only the "top"
+    with db.connect() as connection:
+        outcomes = connection.scalars(select(DigestDelivery.__table__.c.outcome)).all()
+    assert outcomes == ["sent", "sent"]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ from slack_sdk.models.blocks import (
 from ...acedata import Application
 from ...services.forecast import Forecast
 from ...services.quota import QuotaSnapshot
+from ...services.usage import ApiShare
 from .. import ids
+from .breakdown import top_text
 from .card import MAX_HEADER, card_buttons
 from .forecast import forecast_text, spark_text
 from .format import (
@@ -64,6 +66,7 @@ class DigestLine:
     problem: str | None  # the sentence saying why not (already mrkdwn-safe)
     change: Decimal | None  # remaining now minus remaining at the last digest; None if none
     forecast: Forecast | None
+    top: tuple[ApiShare, ...] = ()  # the APIs that cost most today (none: unknown, or none)
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,8 @@ def _alias_blocks(
         )
         spark = spark_text(outlook)
         details = [shown, *details, *([spark] if spark else [])]
+    if line.top:
+        details.append(top_text(line.top))
     return [
         SectionBlock(text=MarkdownTextObject(text=f"{first}\n{' · '.join(details)}")),
         ActionsBlock(

@@ -6,15 +6,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...runtime import Runtime
-from ...services import heartbeats
+from ...services import digests, heartbeats
 from ...services.clock import utcnow
 from ...services.errors import AdminCheckFailed, DatabaseUnavailable, NotAdmin
+from ...services.usage import known_zone
 from ...services.workspaces import platform_token
 from .. import blocks
 from ..api_errors import slack_error
@@ -114,6 +116,25 @@ class InteractionContext:
 
     def log_context(self) -> str:
         return f"team={self.team_id} channel={self.channel_id} user={self.user_id}"
+
+    async def users_zone(self) -> ZoneInfo | None:
+        """The acting user's time zone as Slack knows it, if it can say."""
+        try:
+            response = await self.client.users_info(user=self.user_id)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError):
+            return None
+        user = response.get("user") or {}
+        return known_zone(str(user.get("tz") or "")) if isinstance(user, dict) else None
+
+    async def local_zone(self) -> ZoneInfo:
+        """The zone days are counted in here: the channel's digest zone, else the acting
+        user's Slack zone, else UTC."""
+        found = await digests.channel_schedule(
+            self.runtime.db, team_id=self.team_id, channel_id=self.channel_id
+        )
+        if found is not None:
+            return found[0].schedule.zone
+        return await self.users_zone() or ZoneInfo("UTC")
 
 
 @dataclass(frozen=True, kw_only=True)

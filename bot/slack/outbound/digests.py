@@ -18,6 +18,7 @@ from ...runtime import Runtime
 from ...services import digests
 from ...services.delivery import Posted
 from ...services.rounds import Round
+from ...services.usage import period_bounds
 from .. import blocks
 from ..api_errors import is_transient, slack_error
 from ..blocks.digest import DigestLine, DigestMessage, digest_messages
@@ -46,6 +47,7 @@ async def compose(
         channel_id=channel_id,
         fallback_token=runtime.fallback_token,
         since=since,
+        today=period_bounds("today", zone, now),
     )
     lines = [_line(entry) for entry in found]
     return digest_messages(
@@ -102,6 +104,7 @@ def _line(entry: digests.DigestEntry) -> DigestLine:
         problem,
         entry.change,
         snapshot.forecast if snapshot else None,
+        entry.top,
     )
 
 

@@ -6,9 +6,6 @@ import logging
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-import aiohttp
-from slack_sdk.errors import SlackApiError
-
 from ....services import aliases, digests
 from ....services.backfill import backfill_all
 from ....services.clock import utcnow
@@ -16,7 +13,7 @@ from ....services.schedules import Schedule
 from ... import blocks
 from ...outbound.digests import compose_now, post
 from ..context import CommandContext
-from .grammar import DigestNow, DigestOff, SetDigest, ShowDigest, time_zone
+from .grammar import DigestNow, DigestOff, SetDigest, ShowDigest
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +32,8 @@ async def show_digest(context: CommandContext, _: ShowDigest) -> None:
 
 async def set_digest(context: CommandContext, request: SetDigest) -> None:
     await context.require_admin("schedule digests")
-    zone = ZoneInfo(request.zone or await _users_zone(context) or "UTC")
+    zone = ZoneInfo(request.zone) if request.zone else await context.users_zone()
+    zone = zone or ZoneInfo("UTC")
     schedule = Schedule(request.kind, request.at, zone, request.weekday)
     now = utcnow()
     first = schedule.next_run(now)
@@ -88,16 +86,6 @@ async def backfill_history(
         return
     if added:
         logger.info("History backfill stored %d readings %s", added, context.log_context())
-
-
-async def _users_zone(context: CommandContext) -> str | None:
-    """The invoking user's time zone as Slack knows it, if it can say."""
-    try:
-        response = await context.client.users_info(user=context.user_id)
-    except (SlackApiError, aiohttp.ClientError, TimeoutError):
-        return None
-    user = response.get("user") or {}
-    return time_zone(str(user.get("tz") or "")) if isinstance(user, dict) else None
 
 
 async def digest_off(context: CommandContext, _: DigestOff) -> None:
