@@ -366,7 +366,9 @@ class AceDataClient:
                 "offset": str(offset),
             }
             left = deadline - (time.monotonic() - started)
-            data = await self._get(token, "/credentials/", params=params, deadline=left)
+            data = await self._get(
+                token, "/credentials/", params=params, deadline=left, quote=False
+            )
             items, count = _listing(data, "key list", secrets=KEY_SECRETS)
             del data  # the answer held the keys' secrets
             keys += [key for key in map(_api_key, items) if _same(key, application_id)]
@@ -388,7 +390,7 @@ class AceDataClient:
         response = await self._send(
             "PATCH", token, f"/credentials/{key_id}", json=changes, timeout=timeout
         )
-        body = _json_or_raise(response, token)
+        body = _json_or_raise(response, token, quote=False)
         del response
         try:
             return _api_key(_without(body, KEY_SECRETS))
@@ -411,7 +413,9 @@ class AceDataClient:
         *,
         params: Params | None = None,
         deadline: float,
+        quote: bool = True,
     ) -> Any:
+        """`quote=False`: an error keeps none of the answer's own words (see `_json_or_raise`)."""
         started = time.monotonic()
         queued = [0.0]  # time spent waiting for a connection slot: not Ace Data Cloud's doing
         last_error: AceDataError | None = None
@@ -431,7 +435,7 @@ class AceDataClient:
                     timeout=lambda: min(self._attempt_timeout, remaining()),
                     queued=queued,
                 )
-                return _json_or_raise(response, token)
+                return _json_or_raise(response, token, quote=quote)
             except (RateLimited, UpstreamError, UpstreamTimeout) as exc:
                 if isinstance(exc, UpstreamError) and exc.status_code not in _RETRYABLE_STATUS:
                     raise
@@ -502,7 +506,10 @@ def _redact(text: str, token: str) -> str:
     return _TOKEN_PATTERN.sub("[redacted]", text)
 
 
-def _json_or_raise(response: httpx.Response, token: str) -> Any:
+def _json_or_raise(response: httpx.Response, token: str, *, quote: bool = True) -> Any:
+    """The answer's JSON, or the AceDataError its status stands for. `quote=False` (answers
+    about API keys, whose secrets the bot cannot redact because it never holds them): the
+    error's message and code are the bot's own, only the status and trace id are kept."""
     try:
         body: Any = response.json()
     except ValueError:
@@ -516,6 +523,8 @@ def _json_or_raise(response: httpx.Response, token: str) -> Any:
         return body
     error_class = _STATUS_ERRORS.get(response.status_code, UpstreamError)
     message, code, trace_id = _error_details(body)
+    if not quote:
+        message, code = None, None
     trace_id = trace_id or _bounded(response.headers.get("x-trace-id"), 100)
 
     def clean(text: str | None, limit: int) -> str | None:

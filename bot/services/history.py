@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Delete, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from ..acedata import Application
 from ..db.clock import hour_of, seconds_ago
 from ..db.database import Database
+from ..db.models import KeyReading as KeyReadingRow
 from ..db.models import Observation as ObservationRow
 from .forecast import MIN_POINTS, RATE_WINDOW, SPARK_DAYS, Observation
 
@@ -136,29 +138,36 @@ def _observation(row: ObservationRow) -> Observation:
 
 
 async def prune(db: Database) -> int:
-    """Thin old history: one reading an hour past 14 days, none past 90. How many went."""
-    detailed_until = seconds_ago(FULL_DETAIL_DAYS * 86400)
-    keepers = (
-        select(func.min(ObservationRow.id))
-        .where(ObservationRow.observed_at < detailed_until)
-        .group_by(
-            ObservationRow.team_id,
-            ObservationRow.application_id,
-            hour_of(ObservationRow.observed_at),
-        )
-    )
-    too_old = delete(ObservationRow).where(
-        ObservationRow.observed_at < seconds_ago(KEEP_DAYS * 86400)
-    )
-    thinned = delete(ObservationRow).where(
-        ObservationRow.observed_at < detailed_until, ObservationRow.id.not_in(keepers)
-    )
+    """Thin old history, quota readings and API-key readings alike: one reading an hour (per
+    application, or per key) past 14 days, none past 90. How many went."""
+    statements = [
+        *_thinning(ObservationRow, ObservationRow.application_id),
+        *_thinning(KeyReadingRow, KeyReadingRow.application_id, KeyReadingRow.key_id),
+    ]
 
     async def thin(session: AsyncSession) -> int:
-        gone = (await session.execute(too_old)).rowcount or 0  # type: ignore[attr-defined]
-        return gone + ((await session.execute(thinned)).rowcount or 0)  # type: ignore[attr-defined]
+        gone = 0
+        for statement in statements:
+            gone += (await session.execute(statement)).rowcount or 0  # type: ignore[attr-defined]
+        return gone
 
     return await db.run(thin)
+
+
+def _thinning(
+    row: type[ObservationRow] | type[KeyReadingRow], *series: InstrumentedAttribute[str]
+) -> list[Delete]:
+    """The deletes that thin one table of readings: what is past `KEEP_DAYS`, then all but the
+    first reading of each clock hour (per team and `series`) past `FULL_DETAIL_DAYS`."""
+    detailed_until = seconds_ago(FULL_DETAIL_DAYS * 86400)
+    keepers = (
+        select(func.min(row.id))
+        .where(row.observed_at < detailed_until)
+        .group_by(row.team_id, *series, hour_of(row.observed_at))
+    )
+    too_old = delete(row).where(row.observed_at < seconds_ago(KEEP_DAYS * 86400))
+    thinned = delete(row).where(row.observed_at < detailed_until, row.id.not_in(keepers))
+    return [too_old, thinned]
 
 
 async def remaining_at(

@@ -14,7 +14,15 @@ import respx
 from sqlalchemy import Engine
 
 from bot.slack import blocks
-from bot.slack.ids import TOGGLE_ACTION, TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+from bot.slack.ids import (
+    KEY_CAP_ACTION,
+    KEY_PAUSE_ACTION,
+    KEY_RESUME_ACTION,
+    TOGGLE_ACTION,
+    TOKEN_ACTION,
+    TOKEN_BLOCK,
+    TOKEN_MODAL_CALLBACK,
+)
 from tests.support.client import (
     ADMIN,
     LISTED_ADMIN,
@@ -26,6 +34,16 @@ from tests.support.client import (
     FakeApplication,
     table_rows,
     token_value,
+)
+from tests.support.keys import (
+    CI_KEY,
+    FakeKeys,
+    api_key,
+    keys_message,
+    message_of,
+    metadata_for,
+    press_key,
+    submit_cap,
 )
 from tests.support.slack_server import SlackServer
 
@@ -49,6 +67,8 @@ COMMANDS = {
     "digest off": ("digest daily 09:00 UTC", "digest off"),
     "alert set": (None, "alert prod below 10"),
     "alert off": ("alert prod below 10", "alert prod off"),
+    "spike set": (None, "alert prod spike"),
+    "spike off": ("alert prod spike", "alert prod spike off"),
 }
 
 
@@ -134,3 +154,57 @@ async def test_the_token_dialog_submitted_directly(
     else:
         assert answer.get("response_action") in {"errors", None}
         assert table_rows(db) == before
+
+
+KEY_BUTTONS = {
+    "pause key": KEY_PAUSE_ACTION,
+    "resume key": KEY_RESUME_ACTION,
+    "set cap": KEY_CAP_ACTION,
+}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLES.keys())
+@pytest.mark.parametrize("button", KEY_BUTTONS, ids=KEY_BUTTONS.keys())
+async def test_the_key_buttons(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine, role: str, button: str
+) -> None:
+    fake = FakeKeys(acedata, [api_key(CI_KEY, "ci-bot", used=5)])
+    message = await keys_message(linked, user=ADMIN)
+    if button == "resume key":  # a key the bot paused, for an admin
+        await press_key(linked, message, KEY_PAUSE_ACTION, CI_KEY, user=ADMIN)
+        message = message_of(await linked.slack.wait_for_call("chat.update"))
+        await linked.settle()
+    patches, dialogs = len(fake.patches), len(linked.slack.calls_to("views.open"))
+
+    key = await press_key(
+        acting(linked, role), message, KEY_BUTTONS[button], CI_KEY, user=ROLES[role]
+    )
+    if role in MAY_CHANGE and button == "set cap":
+        await linked.slack.wait_for_call("views.open", count=dialogs + 1)
+    elif role != "other workspace":
+        said = await linked.slack.wait_for_response(key) if role not in MAY_CHANGE else None
+        if said is not None:
+            assert refused(role, said["text"]), said["text"]
+    await linked.settle()
+
+    changed = len(fake.patches) > patches or len(linked.slack.calls_to("views.open")) > dialogs
+    assert changed == (role in MAY_CHANGE)
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLES.keys())
+async def test_the_cap_dialog_submitted_directly(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine, role: str
+) -> None:
+    fake = FakeKeys(acedata, [api_key(CI_KEY, "ci-bot", used=5)])
+    before = table_rows(db)
+
+    answer = await submit_cap(acting(linked, role), "7", metadata_for(CI_KEY), user=ROLES[role])
+    await linked.settle()
+
+    assert answer.get("response_action") in {"errors", None}
+    assert (fake.patches != []) == (role in MAY_CHANGE)
+    if role in MAY_CHANGE:
+        assert fake.patches == [(CI_KEY, {"limited_amount": "7"})]
+    else:
+        changed = {name for name, rows in table_rows(db).items() if rows != before[name]}
+        assert changed <= {"audit_events"}  # the refusal, recorded

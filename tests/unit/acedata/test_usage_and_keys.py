@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from bot.acedata import AceDataClient, MalformedResponse, UpstreamTimeout
+from bot.acedata import AceDataClient, AceDataError, MalformedResponse, UpstreamTimeout
 from tests.support.client import ACEDATA_API, APP_ID, OTHER_APP_ID, PLATFORM_TOKEN
 
 UNTIL = datetime(2026, 12, 4, 12, tzinfo=UTC)
@@ -213,3 +213,22 @@ async def test_a_key_change_answered_without_a_key_asks_for_a_re_read(
 ) -> None:
     acedata.patch("/credentials/k1").respond(json={"ok": True})
     assert await client.update_key(PLATFORM_TOKEN, "k1", {"expired_at": None}) is None
+
+
+@pytest.mark.parametrize("status", [400, 403, 500])
+async def test_an_error_about_a_key_never_repeats_what_ace_data_cloud_said(
+    client: AceDataClient, acedata: respx.MockRouter, status: int
+) -> None:
+    """An error answer about a key could quote its secret, which the bot cannot redact (it never
+    holds it): only the status, the trace id and the bot's own words are kept."""
+    body = {"error": {"code": SECRET, "message": f"key {SECRET} refused"}, "trace_id": "t-1"}
+    acedata.patch("/credentials/k1").respond(status, json=body)
+    acedata.get("/credentials/").respond(status, json=body)
+    for call in (
+        client.update_key(PLATFORM_TOKEN, "k1", {"expired_at": None}),
+        client.list_keys(PLATFORM_TOKEN, APP_ID, deadline=0.5),
+    ):
+        with pytest.raises(AceDataError) as failed:
+            await call
+        assert SECRET not in str(failed.value) and SECRET not in repr(failed.value.args)
+        assert failed.value.status_code == status and failed.value.trace_id == "t-1"
