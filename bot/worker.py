@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 from slack_sdk.web.async_client import AsyncWebClient
 
 from .runtime import Runtime
-from .services import alerts, digests, heartbeats, history
+from .services import alerts, digests, heartbeats, history, spikes
 from .services.clock import utcnow
 from .services.errors import DatabaseUnavailable
 from .services.rounds import Round
 from .slack.install.tokens import SlackAccess
 from .slack.outbound import alerts as outbound_alerts
 from .slack.outbound import digests as outbound_digests
+from .slack.outbound import spikes as outbound_spikes
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +130,12 @@ def _per_team(access: SlackAccess) -> Callable[[str], Awaitable[AsyncWebClient |
 
 
 async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -> int:
-    """Check every alert due at `now`: one read per application and token, whatever the number
-    of channels watching it. How many were checked."""
+    """Check every alert and spike watch due at `now`: one read per application and token,
+    whatever the number of channels watching it. How many were checked."""
     every = timedelta(seconds=runtime.settings.alert_check_seconds)
     watches = await alerts.claim_due(runtime.db, now=now, every=every)
-    if not watches:
+    spike_watches = await spikes.claim_due(runtime.db, now=now, every=every)
+    if not watches and not spike_watches:
         return 0
     round_ = Round(runtime.acedata, runtime.db)
     client_for = _per_team(access)
@@ -142,6 +144,7 @@ async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -
         return round_.token(team_id, runtime.fallback_token)
 
     limit = asyncio.Semaphore(CHECK_CONCURRENCY)
+    console = runtime.settings.console
 
     async def check(watch: alerts.Watch) -> None:
         async with limit:
@@ -154,13 +157,53 @@ async def alert_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -
                     runtime.db,
                     round_,
                     watch,
-                    outbound_alerts.notifier(client, runtime.settings.console),
+                    outbound_alerts.notifier(client, console),
                     token=token_for,
                     tell=outbound_alerts.teller(client),
                     now=now,
+                    update=outbound_alerts.updater(client, console),
                 )
             except Exception:  # one channel's trouble never stops the others
                 logger.exception("Alert check for channel=%s failed", watch.channel_id)
 
-    await asyncio.gather(*(check(watch) for watch in watches))
-    return len(watches)
+    check_spike = _spike_checker(runtime, round_, client_for, token_for, limit, now=now)
+    await asyncio.gather(
+        *(check(watch) for watch in watches), *(check_spike(watch) for watch in spike_watches)
+    )
+    return len(watches) + len(spike_watches)
+
+
+def _spike_checker(
+    runtime: Runtime,
+    round_: Round,
+    client_for: Callable[[str], Awaitable[AsyncWebClient | None]],
+    token_for: Callable[[str], Awaitable[str]],
+    limit: asyncio.Semaphore,
+    *,
+    now: datetime,
+) -> Callable[[spikes.SpikeWatch], Awaitable[None]]:
+    """How an alert round checks a spike watch: through the round's reads (and its own cache of
+    the usage aggregate), with the workspace's own Slack client."""
+    spike_round = spikes.SpikeRound(round_)
+    window = timedelta(seconds=runtime.settings.spike_window_seconds)
+    console = runtime.settings.console
+
+    async def check_spike(watch: spikes.SpikeWatch) -> None:
+        async with limit:
+            try:
+                client = await client_for(watch.team_id)
+                if client is None:
+                    logger.warning("Spike check team=%s skipped: no installation", watch.team_id)
+                    return
+                how = spikes.SpikeCheck(
+                    spike_round=spike_round,
+                    notify=outbound_spikes.notifier(client, console),
+                    token=token_for,
+                    tell=outbound_spikes.teller(client),
+                    window=window,
+                )
+                await spikes.check(runtime.db, how, watch, now=now)
+            except Exception:  # one channel's trouble never stops the others
+                logger.exception("Spike check for channel=%s failed", watch.channel_id)
+
+    return check_spike

@@ -19,7 +19,16 @@ from ..acedata import AceDataError, InvalidToken
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import QuotaAlert
 from . import aliases, audit
-from .alert_levels import AlertState, Decision, Level, Reading, Threshold, decide, snooze
+from .alert_levels import (
+    AlertState,
+    Decision,
+    Level,
+    Reading,
+    Threshold,
+    decide,
+    level_of,
+    snooze,
+)
 from .delivery import Posted, pause_reason, tell_who_set_it
 from .errors import AliasNotFound, NoTokenConfigured
 from .quota import QuotaSnapshot
@@ -29,6 +38,16 @@ from .workspaces import ensure_workspace
 logger = logging.getLogger(__name__)
 
 SNOOZE_CHOICES: dict[str, float | None] = {"1h": 1, "1d": 24, "recovered": None}
+
+
+@dataclass(frozen=True)
+class Outage:
+    """Since when the quota has been out, the message that said so (updated in place with the
+    calls that failed since) and the count it shows."""
+
+    since: datetime
+    ts: str | None
+    failed_calls: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,7 @@ class Watch:
     last_checked_at: datetime | None
     paused_reason: str | None = None
     failures: int = 0
+    out: Outage | None = None
 
 
 def watch_of(row: QuotaAlert) -> Watch:
@@ -65,6 +85,9 @@ def watch_of(row: QuotaAlert) -> Watch:
         last_checked_at=row.last_checked_at,
         paused_reason=row.paused_reason,
         failures=row.failures or 0,
+        out=None
+        if row.out_since is None
+        else Outage(row.out_since, row.out_ts, row.out_failed_calls),
     )
 
 
@@ -96,6 +119,9 @@ async def set_alert(
         "paused_reason": None,
         "failures": 0,
         "created_by": user_id,
+        "out_since": None,
+        "out_ts": None,
+        "out_failed_calls": None,
         **_state_values(AlertState()),
     }
 
@@ -223,6 +249,30 @@ async def save_state(
     await db.run(write)
 
 
+async def save_outage(db: Database, watch: Watch, out: Outage | None) -> None:
+    """Since when the quota is out and the message that said so (None: it is back), if the
+    alert was not set anew meanwhile."""
+    statement = (
+        update(QuotaAlert)
+        .where(
+            QuotaAlert.id == watch.id,
+            QuotaAlert.threshold_kind == watch.threshold.kind,
+            QuotaAlert.threshold == str(watch.threshold.value),
+            QuotaAlert.created_by == watch.created_by,
+        )
+        .values(
+            out_since=None if out is None else out.since,
+            out_ts=None if out is None else out.ts,
+            out_failed_calls=None if out is None else out.failed_calls,
+        )
+    )
+
+    async def write(session: AsyncSession) -> None:
+        await session.execute(statement)
+
+    await db.run(write)
+
+
 async def snooze_alert(
     db: Database, *, team_id: str, channel_id: str, alias: str, choice: str, now: datetime
 ) -> Watch | None:
@@ -257,6 +307,15 @@ class Check:
     watch: Watch
     snapshot: QuotaSnapshot
     decision: Decision
+    level: Level = Level.OK  # what the quota is now, whatever the channel was told
+
+
+@dataclass(frozen=True)
+class Impact:
+    """What running out has cost so far: calls failed since it ran out."""
+
+    failed_calls: int
+    since: datetime
 
 
 class CheckSkipped(Exception):
@@ -272,6 +331,8 @@ class CheckSkipped(Exception):
 ALIAS_GONE = "alias_gone"
 NO_TOKEN = "no_token"
 TOKEN_REJECTED = "token_rejected"
+# Slack errors after which the "ran out" message can no longer be updated.
+MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 # Rounds in a row an alert may fail for a lasting reason before it is paused.
 PAUSE_AFTER = 3
 
@@ -308,13 +369,16 @@ async def evaluate(
         snapshot.forecast.runs_out_at if snapshot.forecast else None,
         calls_fail_when_out=app.allow_consume_global is not True or global_empty,
     )
-    return Check(watch, snapshot, decide(watch.state, reading, watch.threshold, now))
+    decision = decide(watch.state, reading, watch.threshold, now)
+    return Check(watch, snapshot, decision, level_of(reading, watch.threshold, now))
 
 
 # Posts what a check has to say (it got worse, or came back); what the post came to.
 Notify = Callable[[Check], Awaitable[Posted]]
 # Tells whoever set the alert that it stopped, with Slack's error.
 TellWatcher = Callable[[Watch, str], Awaitable[None]]
+# Updates the "ran out" message (its ts) in place with the impact; Slack's error, or None.
+Update = Callable[[Check, str, Impact], Awaitable[str | None]]
 
 
 async def check(
@@ -326,14 +390,17 @@ async def check(
     token: Callable[[str], Awaitable[str]],
     tell: TellWatcher,
     now: datetime,
+    update: Update | None = None,
 ) -> Check | None:
     """Read the watched alias, decide, and tell the channel if it got worse (or came back); the
     state is saved only once the channel was told, so a check that cannot read or post leaves
-    it as it was, to be tried next time. A channel Slack refuses pauses the alert. The check
-    made, or None when it was skipped."""
+    it as it was, to be tried next time. A channel Slack refuses pauses the alert. While the
+    quota stays out, the message that said so is updated (`update`) with the calls failed
+    since. The check made, or None when it was skipped."""
     where = f"team={watch.team_id} channel={watch.channel_id} alias={watch.alias}"
     try:
-        found = await evaluate(db, round_, watch, token=await _token(token, watch), now=now)
+        token_ = await _token(token, watch)
+        found = await evaluate(db, round_, watch, token=token_, now=now)
     except (CheckSkipped, DatabaseUnavailable) as exc:
         logger.warning("Alert check %s skipped: %s", where, exc)
         lasting = exc.lasting if isinstance(exc, CheckSkipped) else None
@@ -342,6 +409,7 @@ async def check(
             await tell(watch, lasting)
         return None
     decision = found.decision
+    posted: Posted | None = None
     if decision.post is not None or decision.recovered:
         posted = await notify(found)
         if posted.error is not None:
@@ -355,7 +423,48 @@ async def check(
         told = decision.post.name.lower() if decision.post is not None else "recovered"
         logger.info("Alert %s: told the channel (%s)", where, told)
     await save_state(db, watch, decision.state)
+    try:
+        await _follow_outage(db, round_, found, posted, token=token_, update=update)
+    except (AceDataError, DatabaseUnavailable) as exc:
+        logger.warning("Alert %s: the failed calls since it ran out not shown: %s", where, exc)
     return found
+
+
+async def _follow_outage(
+    db: Database,
+    round_: Round,
+    found: Check,
+    posted: Posted | None,
+    *,
+    token: str,
+    update: Update | None,
+) -> None:
+    """Remember when the quota ran out and the message that said so; while it stays out,
+    count the calls failed since and update that message when the count changed."""
+    watch, out, snapshot = found.watch, found.watch.out, found.snapshot
+    if snapshot.application.remaining_amount > 0:
+        if out is not None:
+            await save_outage(db, watch, None)
+        return
+    post = found.decision.post
+    if posted is not None and posted.ts and post is not None and post >= Level.EXHAUSTED:
+        since = out.since if out is not None else snapshot.as_of
+        await save_outage(db, watch, Outage(since, posted.ts))
+        return
+    if out is None or out.ts is None or update is None:
+        return
+    failed = await round_.client.failed_calls(
+        token, snapshot.application.id, since=out.since, until=snapshot.as_of
+    )
+    if failed == out.failed_calls:
+        return
+    error = await update(found, out.ts, Impact(failed, out.since))
+    if error is not None:
+        logger.warning("Alert message %s of %s not updated: %s", out.ts, watch.alias, error)
+        if error in MESSAGE_GONE:  # nothing left to update: stop trying
+            await save_outage(db, watch, Outage(out.since, None))
+        return
+    await save_outage(db, watch, Outage(out.since, out.ts, failed))
 
 
 async def _token(token: Callable[[str], Awaitable[str]], watch: Watch) -> str:

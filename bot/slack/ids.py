@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_v
 from ..services.alerts import SNOOZE_CHOICES
 from ..services.aliases import normalize_alias, normalize_application_id
 from ..services.errors import ServiceError
+from ..services.spikes import SNOOZE_CHOICES as SPIKE_SNOOZE_CHOICES
 
 TOGGLE_ACTION = "quota_card_toggle_fallback"
 REFRESH_ACTION = "quota_card_refresh"
@@ -108,6 +109,27 @@ class SnoozeChoice(BaseModel):
         return value
 
 
+class SpikeSnooze(BaseModel):
+    """A Snooze button on a spike alert: which alias, and for how long."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alias: str
+    snooze: str
+
+    @field_validator("alias")
+    @classmethod
+    def _alias(cls, value: str) -> str:
+        return _checked(normalize_alias, value)
+
+    @field_validator("snooze")
+    @classmethod
+    def _snooze(cls, value: str) -> str:
+        if value not in SPIKE_SNOOZE_CHOICES:
+            raise ValueError("not a snooze choice")
+        return value
+
+
 class UsageTarget(BaseModel):
     """A `/quota usage` message: which alias, over which period."""
 
@@ -166,6 +188,10 @@ def decode_toggle(raw: str | None) -> ToggleTarget:
 
 def decode_snooze(raw: str | None) -> SnoozeChoice:
     return _decode(SnoozeChoice, raw)
+
+
+def decode_spike_snooze(raw: str | None) -> SpikeSnooze:
+    return _decode(SpikeSnooze, raw)
 
 
 def decode_usage(raw: str | None) -> UsageTarget:

@@ -17,13 +17,15 @@ from slack_sdk.models.blocks import (
 )
 
 from ...services.alert_levels import Level, Threshold
-from ...services.alerts import Watch
+from ...services.alerts import Impact, Watch
 from ...services.quota import QuotaSnapshot
+from ...services.spikes import SpikeWatch
 from .. import ids
 from .card import card_buttons, console_buttons
 from .forecast import forecast_text
 from .format import Blocks, amount, blocks, percent, quantity, slack_date, title, unit
 from .messages import paused_because
+from .spike import spike_lines
 from .text import escape
 
 _SNOOZES = (("1h", "Snooze 1 h"), ("1d", "Snooze 1 day"), ("recovered", "Snooze until recovered"))
@@ -49,11 +51,14 @@ def alert_message(
     threshold: Threshold,
     *,
     console: str | None = None,
+    impact: Impact | None = None,
 ) -> AlertMessage:
-    """The post for an alert that got worse: `level` is what the quota is now."""
+    """The post for an alert that got worse: `level` is what the quota is now; `impact`, once
+    it ran out, the calls failed since (the message is updated with it)."""
     app = snapshot.application
     fallback_on = bool(app.allow_consume_global)
     headline = _headline(alias, level, snapshot, threshold)
+    section = headline if impact is None else f"{headline}\n{impact_text(impact, snapshot.as_of)}"
     details = [f"Remaining {quantity(app)} · {percent(snapshot.percent_left)} left"]
     if snapshot.forecast is not None:
         details.append(
@@ -76,11 +81,23 @@ def alert_message(
     return AlertMessage(
         text=_plain(headline),
         blocks=blocks(
-            SectionBlock(text=MarkdownTextObject(text=headline)),
+            SectionBlock(text=MarkdownTextObject(text=section)),
             ContextBlock(elements=[MarkdownTextObject(text=context)]),
             ActionsBlock(block_id=ids.ALERT_ACTIONS_BLOCK, elements=buttons),
         ),
     )
+
+
+def impact_text(impact: Impact, now: datetime) -> str:
+    """ "41 calls have failed since it ran out at 14:02"."""
+    since = impact.since.astimezone(UTC)
+    if since.date() == now.astimezone(UTC).date():
+        when = f"<!date^{int(since.timestamp())}^{{time}}|{since:%H:%M} UTC>"
+    else:
+        when = slack_date(since)
+    count = impact.failed_calls
+    calls = {0: "No calls have", 1: "1 call has"}.get(count, f"{count:,} calls have")
+    return f":x: {calls} failed since it ran out at {when}."
 
 
 def _headline(alias: str, level: Level, snapshot: QuotaSnapshot, threshold: Threshold) -> str:
@@ -134,14 +151,15 @@ def _plain(text: str) -> str:
     return text.replace("*", "")
 
 
-def alert_list(watches: Sequence[Watch], now: datetime) -> str:
-    """This channel's alerts and their states, for `/quota alert`."""
-    if not watches:
+def alert_list(watches: Sequence[Watch], now: datetime, spikes: Sequence[SpikeWatch] = ()) -> str:
+    """This channel's alerts (low-quota and spike) and their states, for `/quota alert`."""
+    if not watches and not spikes:
         return (
             ":bell: No alerts in this channel. An admin can add one with "
-            "`/quota alert prod below 100` or `/quota alert prod below 10%`."
+            "`/quota alert prod below 100`, `/quota alert prod below 10%` or "
+            "`/quota alert prod spike`."
         )
-    lines = [f":bell: *Alerts here* ({len(watches)})"]
+    lines = [f":bell: *Alerts here* ({len(watches) + len(spikes)})"]
     for watch in watches:
         state = watch.state.said.name.lower()
         snooze = ""
@@ -156,7 +174,7 @@ def alert_list(watches: Sequence[Watch], now: datetime) -> str:
             f"• *{escape(watch.alias)}* below {threshold_text(watch.threshold)}: {state}"
             f"{snooze}{checked}"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, *spike_lines(spikes, now)])
 
 
 def snooze_gone(alias: str) -> str:

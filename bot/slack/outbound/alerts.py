@@ -7,6 +7,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ...services import alerts
+from ...services.alert_levels import Level
 from ...services.delivery import Posted
 from .. import blocks
 from ..api_errors import is_transient, slack_error
@@ -39,6 +40,33 @@ def notifier(client: AsyncWebClient, console: str) -> alerts.Notify:
         return Posted(None, error, retry=is_transient(error))
 
     return notify
+
+
+def updater(client: AsyncWebClient, console: str) -> alerts.Update:
+    """How the message saying a quota ran out is updated in place with what it has cost since
+    (`chat.update`, never a new post); Slack's error, or None."""
+
+    async def update(check: alerts.Check, ts: str, impact: alerts.Impact) -> str | None:
+        watch = check.watch
+        message = alert_message(
+            watch.alias,
+            max(check.level, Level.EXHAUSTED),
+            check.snapshot,
+            watch.threshold,
+            console=console,
+            impact=impact,
+        )
+        try:
+            await client.chat_update(
+                channel=watch.channel_id, ts=ts, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            return slack_error(exc)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return type(exc).__name__[:64]
+        return None
+
+    return update
 
 
 def teller(client: AsyncWebClient) -> alerts.TellWatcher:

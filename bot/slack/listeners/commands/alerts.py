@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from ....services import alerts, aliases
+from ....services import alerts, aliases, spikes
 from ....services.clock import utcnow
 from ... import blocks
 from ...blocks.alert import alert_list, threshold_text
@@ -17,11 +17,12 @@ logger = logging.getLogger(__name__)
 
 
 async def list_alerts(context: CommandContext, _: ListAlerts) -> None:
-    watches = await alerts.channel_alerts(
-        context.runtime.db, team_id=context.team_id, channel_id=context.channel_id
-    )
+    where = {"team_id": context.team_id, "channel_id": context.channel_id}
+    watches = await alerts.channel_alerts(context.runtime.db, **where)
+    spike_watches = await spikes.channel_spikes(context.runtime.db, **where)
     warning = await context.scheduler_warning()
-    await context.say_privately(blocks.with_warning(warning, alert_list(watches, utcnow())))
+    listing = alert_list(watches, utcnow(), spike_watches)
+    await context.say_privately(blocks.with_warning(warning, listing))
 
 
 async def set_alert(context: CommandContext, request: SetAlert) -> None:
