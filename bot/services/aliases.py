@@ -42,8 +42,10 @@ RESERVED_WORDS = frozenset(
 )
 
 
-def normalize_alias(raw: str) -> str:
-    """The stored form of an alias, or InvalidAlias saying what is wrong with `raw`."""
+def normalize_alias(raw: str, *, new: bool = False) -> str:
+    """The stored form of an alias, or InvalidAlias saying what is wrong with `raw`. A `new`
+    alias (one being linked) cannot be a sub-command word; one linked before a word became a
+    sub-command can still be named, so it can be unlinked and its buttons keep working."""
     name = raw.lower()
     if not name:
         raise InvalidAlias(raw, "an alias cannot be empty")
@@ -53,7 +55,7 @@ def normalize_alias(raw: str) -> str:
         raise InvalidAlias(
             raw, "an alias uses only a-z, 0-9, dash, underscore and dot, and starts with a-z or 0-9"
         )
-    if name in RESERVED_WORDS:
+    if new and name in RESERVED_WORDS:
         raise InvalidAlias(raw, f"`{name}` is a /quota sub-command and cannot be an alias")
     return name
 

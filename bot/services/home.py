@@ -6,27 +6,34 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..acedata import AceDataClient, AceDataError
 from ..db.database import Database
-from ..db.models import Alias, DigestSchedule, QuotaAlert, Workspace
+from ..db.models import Alias, DigestSchedule, QuotaAlert, Workspace, utcnow
 from . import audit, permissions
 from .alerts import Watch, watch_of
 from .aliases import LinkedAlias
 from .audit import AuditEntry
 from .digests import DigestSetup, setup_of
 from .errors import NoTokenConfigured, TokenUnreadable
+from .keys import PausedKey, paused_by_bot
 from .quota import QuotaSnapshot
 from .rounds import Round
+from .usage import ApiShare, period_bounds, top_apis
 from .workspaces import platform_token
 
 logger = logging.getLogger(__name__)
+
+# How long the Home waits for the aliases' top APIs of the week once their quotas are read:
+# what is not read by then is left out.
+TOP_API_SECONDS = 3.0
 
 # Where the token that reads quotas comes from: the workspace's own, the operator's
 # ACEDATA_PLATFORM_TOKEN, one stored that no current key opens, or none at all.
@@ -53,6 +60,7 @@ class AliasReading:
     alias: LinkedAlias
     snapshot: QuotaSnapshot | None
     error: Exception | None
+    top: ApiShare | None = None  # the API that cost most this week (None: none, or unknown)
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,7 @@ class AdminHome:
     alerts: list[HomeAlert]
     admins: list[str]  # the listed bot admins (Slack's own admins are not listed)
     audit: list[AuditEntry]
+    paused_keys: list[PausedKey] = field(default_factory=list)  # paused by the bot, not resumed
 
     @property
     def unread(self) -> list[LinkedAlias]:
@@ -103,10 +112,12 @@ async def admin_home(
     alerts = await workspace_alerts(db, team_id=team_id)
     admins = await permissions.listed_admins(db, team_id=team_id)
     events = await audit.recent(db, team_id=team_id, limit=audit_limit)
-    readings = await read_aliases(
-        Round(client, db), team_id=team_id, token=token, aliases=linked[:read_limit]
-    )
-    return AdminHome(status, linked, readings, digests, alerts, admins, events)
+    paused = await paused_by_bot(db, team_id)
+    round_ = Round(client, db)
+    readings = await read_aliases(round_, team_id=team_id, token=token, aliases=linked[:read_limit])
+    if token is not None:
+        readings = await with_top_apis(round_, token, readings, now=utcnow())
+    return AdminHome(status, linked, readings, digests, alerts, admins, events, paused)
 
 
 async def member_home(db: Database, *, team_id: str) -> MemberHome:
@@ -217,3 +228,36 @@ async def read_aliases(
         return AliasReading(alias, snapshot, None)
 
     return list(await asyncio.gather(*(read(alias) for alias in aliases)))
+
+
+async def with_top_apis(
+    round_: Round,
+    token: str,
+    readings: list[AliasReading],
+    *,
+    now: datetime,
+    budget: float = TOP_API_SECONDS,
+) -> list[AliasReading]:
+    """The readable aliases with their top API over the last 7 UTC days, one aggregate read per
+    application, all within `budget` seconds; an alias whose read fails or is late shows none."""
+    week = period_bounds("7d", ZoneInfo("UTC"), now)
+    wanted = {r.alias.application_id for r in readings if r.snapshot is not None}
+    reads = {app_id: round_.usage(token, app_id, week, deadline=budget) for app_id in wanted}
+    if not reads:
+        return readings
+    done, late = await asyncio.wait(reads.values(), timeout=budget)
+    for task in late:
+        task.cancel()
+    tops: dict[str, ApiShare] = {}
+    for app_id, task in reads.items():
+        if task not in done:
+            continue
+        if task.exception() is not None:
+            logger.info("Home: no top API for %s: %s", app_id, type(task.exception()).__name__)
+            continue
+        found = top_apis(task.result(), 1, week.days)
+        if found:
+            tops[app_id] = found[0]
+    if late:
+        logger.info("Home: %d top-API reads were late and left out", len(late))
+    return [replace(r, top=tops.get(r.alias.application_id)) for r in readings]

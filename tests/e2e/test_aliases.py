@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, text
 
+from bot.services import aliases
 from tests.support.client import (
     ADMIN,
     APP_ID,
+    CHANNEL,
     MEMBER,
     OTHER_APP_ID,
     OTHER_CHANNEL,
     BotClient,
     table_rows,
 )
+from tests.support.slack_server import TEAM_ID
 
 
 async def test_relinking_replaces_the_target_and_says_what_it_was(
@@ -91,3 +94,28 @@ async def test_changes_are_audited(linked: BotClient, db: Engine) -> None:
         ("alias_unlinked", ADMIN, "prod", OTHER_APP_ID, None, "changed"),
         ("admin_added", ADMIN, None, None, None, "changed"),
     ]
+
+
+async def test_an_alias_linked_before_its_name_became_a_sub_command_can_be_unlinked(
+    linked: BotClient, db: Engine
+) -> None:
+    """`usage` and `keys` became sub-commands: an alias of that name linked before still
+    answers to `unlink`, and linking a new one is refused."""
+    assert linked.runtime is not None
+    await aliases.link(
+        linked.runtime.db,
+        team_id=TEAM_ID,
+        channel_id=CHANNEL,
+        name="usage",
+        application_id=APP_ID,
+        user_id=ADMIN,
+    )
+    refused = await linked.quota(f"link keys {APP_ID}", user=ADMIN)
+    assert "`keys` is a /quota sub-command and cannot be an alias" in refused.text
+
+    reply = await linked.quota("unlink usage", user=ADMIN)
+
+    assert f"Removed the channel alias *usage* (it pointed to `{APP_ID}`)" in reply.text
+    with db.connect() as connection:
+        names = connection.execute(text("SELECT name FROM aliases")).scalars().all()
+    assert "usage" not in names and "keys" not in names

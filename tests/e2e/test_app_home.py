@@ -8,6 +8,7 @@ import asyncio
 import itertools
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,47 +29,13 @@ from tests.support.client import (
     application,
     set_platform_token,
 )
+from tests.support.home import open_home, published
 from tests.support.slack_server import TEAM_ID
+from tests.support.usage import aggregate_route, mock_usage
 
+_presses = itertools.count(1)
 UNREACHABLE = "postgresql://nobody:wrong@127.0.0.1:1/none"
 LAST4 = PLATFORM_TOKEN[-4:]
-_events = itertools.count(1)
-
-
-async def open_home(bot: BotClient, user: str, *, tab: str = "home") -> int:
-    """Send Slack's app_home_opened event for `user`; the HTTP status of the ack."""
-    number = next(_events)
-    body = json.dumps(
-        {
-            "token": "legacy",
-            "team_id": TEAM_ID,
-            "api_app_id": "A0001",
-            "type": "event_callback",
-            "event_id": f"Ev{number:08d}",
-            "event_time": 1700000000 + number,
-            "event": {
-                "type": "app_home_opened",
-                "user": user,
-                "channel": "D0001",
-                "tab": tab,
-                "event_ts": f"1700000000.{number:06d}",
-            },
-            "authorizations": [
-                {"team_id": TEAM_ID, "user_id": "UBOT", "is_bot": True, "enterprise_id": None}
-            ],
-        }
-    )
-    status, text = await bot.post(body, bot.signed_headers(body), "application/json")
-    assert text == "" or status != 200, text
-    return status
-
-
-async def published(bot: BotClient, count: int = 1) -> tuple[str, dict[str, Any], str]:
-    """The `count`-th view the bot published: whose Home it is, the view, and its text."""
-    call = await bot.slack.wait_for_call("views.publish", count=count)
-    view = call.data["view"]
-    view = json.loads(view) if isinstance(view, str) else view
-    return call.data["user_id"], view, json.dumps(view, ensure_ascii=False)
 
 
 async def press_home_button(bot: BotClient, view: dict[str, Any], *, user: str) -> str:
@@ -78,7 +45,7 @@ async def press_home_button(bot: BotClient, view: dict[str, Any], *, user: str) 
         for block in view["blocks"]
         if block.get("accessory", {}).get("action_id") == HOME_TOKEN_ACTION
     ]
-    trigger_id = f"trigger.home{next(_events)}"
+    trigger_id = f"trigger.home{next(_presses)}"
     payload = {
         "type": "block_actions",
         "team": {"id": TEAM_ID, "domain": "acme"},
@@ -319,3 +286,49 @@ async def test_with_the_database_down_the_home_says_so(
     assert f"team={TEAM_ID} user={ADMIN}: " in line
     assert not acedata.calls
     assert_no_traceback(caplog)
+
+
+async def test_an_admin_sees_each_aliases_top_api_this_week(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    await linked.quota(f"link music {OTHER_APP_ID} --workspace", user=ADMIN)
+    week = mock_usage(
+        acedata,
+        [(0, "mj-imagine", "31"), (3, "mj-describe", 15), (6, "mj-blend", "4"), (7, "x", 900)],
+    )
+    # OTHER_APP_ID's aggregate answers 404 (the `linked` fixture): no line for it.
+
+    await open_home(linked, ADMIN)
+    _, view, _ = await published(linked)
+    await linked.settle()
+
+    sections = [block["text"]["text"] for block in view["blocks"] if block["type"] == "section"]
+    [aliases_section] = [s for s in sections if "*prod* ·" in s]
+    music, prod = aliases_section.split("\n• ")
+    assert "Midjourney: 493.22 Credits left" in prod
+    assert prod.endswith("\n      top this week: Midjourney Imagine 62 %")
+    assert "Suno: 493.22 Credits left" in music
+    assert "top this week" not in music
+    request = week.calls.last.request
+    assert request.url.params["timezone"] == "UTC"
+    first_day = datetime.now(UTC).date() - timedelta(days=6)
+    assert request.url.params["created_at_from"] == f"{first_day.isoformat()}T00:00:00Z"
+
+
+async def test_a_slow_top_api_read_is_left_out_and_the_home_still_shows(
+    linked: BotClient, acedata: respx.MockRouter
+) -> None:
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return httpx.Response(200, json={"items": []})
+
+    aggregate_route(acedata).mock(side_effect=slow)
+    started = asyncio.get_running_loop().time()
+    await open_home(linked, ADMIN)
+    _, _, text = await published(linked)
+    waited = asyncio.get_running_loop().time() - started
+    await linked.settle()
+
+    assert f"*prod* · <#{CHANNEL}> — Midjourney: 493.22 Credits left (95.8%)" in text
+    assert "top this week" not in text
+    assert waited < 10

@@ -27,8 +27,10 @@ from ...acedata import AceDataError, Application
 from ...services.aliases import LinkedAlias
 from ...services.digests import DigestSetup
 from ...services.home import AdminHome, AliasReading, HomeAlert, MemberHome, TokenStatus
+from ...services.keys import PausedKey
 from .. import ids
 from .alert import threshold_text
+from .breakdown import top_this_week
 from .card import UTC_ZONE
 from .forecast import forecast_text
 from .format import MAX_SECTION_CHARS, fallback_state, percent, quantity, slack_date, title, unit
@@ -69,6 +71,8 @@ def admin_home_view(home: AdminHome) -> dict[str, Any]:
         *_digest_list(home.digests),
         DividerBlock(),
         *_alert_list(home.alerts),
+        DividerBlock(),
+        *_paused_keys(home.paused_keys, home.aliases),
         DividerBlock(),
         *_admins(home.admins),
         DividerBlock(),
@@ -238,7 +242,10 @@ def _reading_line(reading: AliasReading) -> str:
             )
         )
     details.append(f"global fallback {fallback_state(app.allow_consume_global)}")
-    return f"{line}\n      {' · '.join(details)}"
+    line = f"{line}\n      {' · '.join(details)}"
+    if reading.top is not None:
+        line += f"\n      {top_this_week(reading.top)}"
+    return line
 
 
 def _problem(reading: AliasReading) -> str:
@@ -325,6 +332,37 @@ def _alert_list(alerts: Sequence[HomeAlert]) -> list[Item]:
         lines.append(line)
     return _bounded_list(
         f"*Alerts* ({len(alerts)})", lines, "`/quota alert` in a channel lists its alerts"
+    )
+
+
+def _paused_keys(paused: Sequence[PausedKey], aliases: Sequence[LinkedAlias]) -> list[Item]:
+    if not paused:
+        return [
+            _section(
+                "*Keys paused by Quota Bot*\nNone. `/quota keys &lt;alias&gt;` in a channel lists "
+                "an alias's API keys, to cap, pause or resume one."
+            )
+        ]
+    names: dict[str, list[str]] = {}
+    for alias in aliases:
+        names.setdefault(alias.application_id, []).append(alias.name)
+    lines = []
+    for key in paused:
+        of = names.get(key.application_id)
+        where = (
+            f"*{escape(', '.join(sorted(set(of))[:3]))}*"
+            if of
+            else f"application `{escape(key.application_id)}`"
+        )
+        name = escape(clip(key.key_name or key.key_id, 100))
+        lines.append(
+            f"• *{name}* of {where} · paused by <@{escape(key.paused_by)}> "
+            f"{slack_date(key.paused_at)}"
+        )
+    return _bounded_list(
+        f"*Keys paused by Quota Bot* ({len(paused)})",
+        lines,
+        "`/quota keys &lt;alias&gt;` in a channel resumes one",
     )
 
 

@@ -223,9 +223,9 @@ def _no_more(args: list[str], form: str) -> None:
         raise UsageError(f"Unexpected extra text: `{quote_input(' '.join(args))}`.", USAGE[form])
 
 
-def _alias(raw: str, form: str) -> str:
+def _alias(raw: str, form: str, *, new: bool = False) -> str:
     try:
-        return normalize_alias(raw)
+        return normalize_alias(raw, new=new)
     except InvalidAlias as exc:
         raise UsageError(
             f"`{quote_input(raw)}` is not a valid alias: {exc.reason}.", USAGE[form]
@@ -262,7 +262,9 @@ def _link(args: list[str]) -> LinkAlias:
         problem = "Missing" if len(positional) < 2 else "Too many"
         raise UsageError(f"{problem} arguments for `link`.", USAGE["link"])
     return LinkAlias(
-        _alias(positional[0], "link"), _application_id(positional[1]), workspace=workspace
+        _alias(positional[0], "link", new=True),
+        _application_id(positional[1]),
+        workspace=workspace,
     )
 
 
