@@ -533,6 +533,7 @@ def _json_or_raise(response: httpx.Response, token: str, *, quote: bool = True) 
 
     raise error_class(
         clean(message, 300) or _DEFAULT_MESSAGES[error_class],
+        quoted=bool(message),
         status_code=response.status_code,
         code=clean(code, 100),
         trace_id=clean(trace_id, 100),

@@ -19,9 +19,12 @@ class AceDataError(Exception):
         code: str | None = None,
         trace_id: str | None = None,
         retry_after: float | None = None,
+        quoted: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
+        # The message is Ace Data Cloud's own words (else the bot's).
+        self.quoted = quoted
         self.status_code = status_code
         self.code = code
         self.trace_id = trace_id

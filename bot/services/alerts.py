@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..acedata import AceDataError, InvalidToken
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import QuotaAlert
-from . import aliases, audit
+from . import aliases, watches
 from .alert_levels import (
     AlertState,
     Decision,
@@ -33,7 +33,7 @@ from .delivery import Posted, pause_reason, tell_who_set_it
 from .errors import AliasNotFound, NoTokenConfigured
 from .quota import QuotaSnapshot
 from .rounds import Round
-from .workspaces import ensure_workspace
+from .watches import PAUSE_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -125,56 +125,33 @@ async def set_alert(
         **_state_values(AlertState()),
     }
 
-    async def save(session: AsyncSession) -> None:
-        await ensure_workspace(session, db, team_id)
-        await session.execute(
-            db.insert()(QuotaAlert)
-            .values(team_id=team_id, channel_id=channel_id, alias=alias, created_at=now, **values)
-            .on_conflict_do_update(index_elements=["team_id", "channel_id", "alias"], set_=values)
-        )
-        await audit.record(
-            session,
-            team_id=team_id,
-            user_id=user_id,
-            action="alert_set",
-            outcome="changed",
-            alias=alias,
-            after=f"{threshold.value}{'%' if threshold.kind == 'percent' else ''}"[:64],
-            detail=f"channel {channel_id}",
-        )
-
-    await db.run(save, changes=True)
+    await watches.save_watch(
+        db,
+        QuotaAlert,
+        team_id=team_id,
+        channel_id=channel_id,
+        alias=alias,
+        values=values,
+        now=now,
+        user_id=user_id,
+        action="alert_set",
+        after=f"{threshold.value}{'%' if threshold.kind == 'percent' else ''}",
+    )
 
 
 async def remove_alert(
     db: Database, *, team_id: str, channel_id: str, alias: str, user_id: str
 ) -> bool:
     """Stop watching `alias` in the channel (audited); False if it was not watched."""
-
-    async def remove(session: AsyncSession) -> bool:
-        removed = await session.scalar(
-            delete(QuotaAlert)
-            .where(
-                QuotaAlert.team_id == team_id,
-                QuotaAlert.channel_id == channel_id,
-                QuotaAlert.alias == alias,
-            )
-            .returning(QuotaAlert.id)
-        )
-        if removed is None:
-            return False
-        await audit.record(
-            session,
-            team_id=team_id,
-            user_id=user_id,
-            action="alert_off",
-            outcome="changed",
-            alias=alias,
-            detail=f"channel {channel_id}",
-        )
-        return True
-
-    return await db.run(remove, changes=True)
+    return await watches.remove_watch(
+        db,
+        QuotaAlert,
+        team_id=team_id,
+        channel_id=channel_id,
+        alias=alias,
+        user_id=user_id,
+        action="alert_off",
+    )
 
 
 async def channel_alerts(db: Database, *, team_id: str, channel_id: str) -> list[Watch]:
@@ -196,21 +173,7 @@ async def claim_due(
     """The alerts due for a check at `now`, each moved on by `every` so no one else takes it."""
 
     async def claim(session: AsyncSession) -> list[Watch]:
-        if db.dialect == "sqlite":
-            # Write lock first, as in digests.claim_due.
-            await session.execute(update(QuotaAlert).where(false()).values(id=QuotaAlert.id))
-        query = (
-            select(QuotaAlert)
-            .where(QuotaAlert.next_check_at <= now, QuotaAlert.paused_reason.is_(None))
-            .order_by(QuotaAlert.next_check_at)
-            .limit(limit)
-        )
-        if db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = (await session.scalars(query)).all()
-        for row in rows:
-            row.next_check_at = now + every
-            row.last_checked_at = now
+        rows = await watches.claim_rows(session, db, QuotaAlert, now=now, every=every, limit=limit)
         return [watch_of(row) for row in rows]
 
     return await db.run(claim)
@@ -333,8 +296,6 @@ NO_TOKEN = "no_token"
 TOKEN_REJECTED = "token_rejected"
 # Slack errors after which the "ran out" message can no longer be updated.
 MESSAGE_GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
-# Rounds in a row an alert may fail for a lasting reason before it is paused.
-PAUSE_AFTER = 3
 
 
 async def evaluate(
@@ -404,7 +365,7 @@ async def check(
     except (CheckSkipped, DatabaseUnavailable) as exc:
         logger.warning("Alert check %s skipped: %s", where, exc)
         lasting = exc.lasting if isinstance(exc, CheckSkipped) else None
-        if lasting is not None and await _failed_again(db, watch, lasting):
+        if lasting is not None and await watches.failed_again(db, QuotaAlert, watch.id, lasting):
             logger.warning("Alert %s paused after %d rounds: %s", where, PAUSE_AFTER, lasting)
             await tell(watch, lasting)
         return None
@@ -472,24 +433,3 @@ async def _token(token: Callable[[str], Awaitable[str]], watch: Watch) -> str:
         return await token(watch.team_id)
     except NoTokenConfigured:
         raise CheckSkipped("NoTokenConfigured", NO_TOKEN) from None
-
-
-async def _failed_again(db: Database, watch: Watch, reason: str) -> bool:
-    """Count one more round failed for `reason`; True when this one pauses the alert (so whoever
-    set it is told once)."""
-
-    async def count(session: AsyncSession) -> bool:
-        failures = await session.scalar(
-            update(QuotaAlert)
-            .where(QuotaAlert.id == watch.id, QuotaAlert.paused_reason.is_(None))
-            .values(failures=QuotaAlert.failures + 1)
-            .returning(QuotaAlert.failures)
-        )
-        if failures is None or failures < PAUSE_AFTER:
-            return False
-        await session.execute(
-            update(QuotaAlert).where(QuotaAlert.id == watch.id).values(paused_reason=reason)
-        )
-        return True
-
-    return await db.run(count)

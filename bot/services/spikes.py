@@ -24,20 +24,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import delete, false, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..acedata import AceDataClient, AceDataError, InvalidToken
 from ..acedata.models import ApiUsage, UsageRecord
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import Observation, SpikeAlert
-from . import aliases, audit
-from .alerts import ALIAS_GONE, NO_TOKEN, PAUSE_AFTER, TOKEN_REJECTED, CheckSkipped
+from . import aliases, watches
+from .alerts import ALIAS_GONE, NO_TOKEN, TOKEN_REJECTED, CheckSkipped
 from .delivery import Posted, pause_reason, tell_who_set_it
 from .errors import AliasNotFound, NoTokenConfigured
 from .quota import QuotaSnapshot
 from .rounds import READ_DEADLINE, READS_PER_TOKEN, Round
-from .workspaces import ensure_workspace
+from .watches import PAUSE_AFTER
 
 logger = logging.getLogger(__name__)
 
@@ -283,56 +283,33 @@ async def set_spike(
         "created_by": user_id,
     }
 
-    async def save(session: AsyncSession) -> None:
-        await ensure_workspace(session, db, team_id)
-        await session.execute(
-            db.insert()(SpikeAlert)
-            .values(team_id=team_id, channel_id=channel_id, alias=alias, created_at=now, **values)
-            .on_conflict_do_update(index_elements=["team_id", "channel_id", "alias"], set_=values)
-        )
-        await audit.record(
-            session,
-            team_id=team_id,
-            user_id=user_id,
-            action="spike_set",
-            outcome="changed",
-            alias=alias,
-            after=f"{factor}x",
-            detail=f"channel {channel_id}",
-        )
-
-    await db.run(save, changes=True)
+    await watches.save_watch(
+        db,
+        SpikeAlert,
+        team_id=team_id,
+        channel_id=channel_id,
+        alias=alias,
+        values=values,
+        now=now,
+        user_id=user_id,
+        action="spike_set",
+        after=f"{factor}x",
+    )
 
 
 async def remove_spike(
     db: Database, *, team_id: str, channel_id: str, alias: str, user_id: str
 ) -> bool:
     """Stop watching `alias` for spikes in the channel (audited); False if it was not."""
-
-    async def remove(session: AsyncSession) -> bool:
-        removed = await session.scalar(
-            delete(SpikeAlert)
-            .where(
-                SpikeAlert.team_id == team_id,
-                SpikeAlert.channel_id == channel_id,
-                SpikeAlert.alias == alias,
-            )
-            .returning(SpikeAlert.id)
-        )
-        if removed is None:
-            return False
-        await audit.record(
-            session,
-            team_id=team_id,
-            user_id=user_id,
-            action="spike_off",
-            outcome="changed",
-            alias=alias,
-            detail=f"channel {channel_id}",
-        )
-        return True
-
-    return await db.run(remove, changes=True)
+    return await watches.remove_watch(
+        db,
+        SpikeAlert,
+        team_id=team_id,
+        channel_id=channel_id,
+        alias=alias,
+        user_id=user_id,
+        action="spike_off",
+    )
 
 
 async def channel_spikes(db: Database, *, team_id: str, channel_id: str) -> list[SpikeWatch]:
@@ -379,21 +356,7 @@ async def claim_due(
     """The spike watches due at `now`, each moved on by `every` so no one else takes it."""
 
     async def claim(session: AsyncSession) -> list[SpikeWatch]:
-        if db.dialect == "sqlite":
-            # Write lock first, as in alerts.claim_due.
-            await session.execute(update(SpikeAlert).where(false()).values(id=SpikeAlert.id))
-        query = (
-            select(SpikeAlert)
-            .where(SpikeAlert.next_check_at <= now, SpikeAlert.paused_reason.is_(None))
-            .order_by(SpikeAlert.next_check_at)
-            .limit(limit)
-        )
-        if db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = (await session.scalars(query)).all()
-        for row in rows:
-            row.next_check_at = now + every
-            row.last_checked_at = now
+        rows = await watches.claim_rows(session, db, SpikeAlert, now=now, every=every, limit=limit)
         return [watch_of(row) for row in rows]
 
     return await db.run(claim)
@@ -421,26 +384,6 @@ async def save_state(
         await session.execute(statement)
 
     await db.run(write)
-
-
-async def _failed_again(db: Database, watch: SpikeWatch, reason: str) -> bool:
-    """One more round failed for `reason`; True when this one pauses the watch."""
-
-    async def count(session: AsyncSession) -> bool:
-        failures = await session.scalar(
-            update(SpikeAlert)
-            .where(SpikeAlert.id == watch.id, SpikeAlert.paused_reason.is_(None))
-            .values(failures=SpikeAlert.failures + 1)
-            .returning(SpikeAlert.failures)
-        )
-        if failures is None or failures < PAUSE_AFTER:
-            return False
-        await session.execute(
-            update(SpikeAlert).where(SpikeAlert.id == watch.id).values(paused_reason=reason)
-        )
-        return True
-
-    return await db.run(count)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -611,7 +554,7 @@ async def check(db: Database, how: SpikeCheck, watch: SpikeWatch, *, now: dateti
     except (CheckSkipped, DatabaseUnavailable) as exc:
         logger.warning("Spike check %s skipped: %s", where, exc)
         lasting = exc.lasting if isinstance(exc, CheckSkipped) else None
-        if lasting is not None and await _failed_again(db, watch, lasting):
+        if lasting is not None and await watches.failed_again(db, SpikeAlert, watch.id, lasting):
             logger.warning("Spike watch %s paused after %d rounds: %s", where, PAUSE_AFTER, lasting)
             await how.tell(watch, lasting)
         return

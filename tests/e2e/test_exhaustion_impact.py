@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import respx
 from sqlalchemy import Engine, text
 
@@ -15,6 +16,16 @@ from tests.support.client import ADMIN, CHANNEL, BotClient, FakeApplication, blo
 from tests.support.slack_server import Call
 
 START = datetime.now(UTC) + timedelta(minutes=1)
+
+
+@pytest.fixture(autouse=True)
+def start_now() -> None:
+    """Rounds run from a minute after the test starts, not after the module was imported: the
+    bot's own readings are stamped with the real time, minutes later in a whole-suite run."""
+    global START
+    START = datetime.now(UTC) + timedelta(minutes=1)
+
+
 EVERY = timedelta(minutes=5)
 TS = "1700000000.000200"  # the stand-in's ts for every post
 

@@ -159,7 +159,7 @@ def admin_changed(user_id: str, add: bool, changed: bool) -> str:
 def upstream_problem(error: AceDataError, *, application_id: str, alias: str | None) -> str:
     """One sentence for each way Ace Data Cloud can fail, with its own words where it gave any."""
     target = named(alias, application_id)
-    said = f" Ace Data Cloud said: “{escape(error.message)}”." if error.status_code else ""
+    said = f" Ace Data Cloud said: “{escape(error.message)}”." if error.quoted else ""
     trace = f" (trace id `{escape(error.trace_id)}`)" if error.trace_id else ""
     match error:
         case InvalidToken():

@@ -3,8 +3,8 @@
 My room and what I may touch:
 1. One Slack interaction = one module under `listeners/<kind>/`, registered by one line here.
    It may import services, blocks, ids and the listener contexts (`context`, `pipeline`,
-   `buttons/card_context`, `buttons/key_context`) — never `bot.db`, SQLAlchemy, the Ace Data Cloud client (its error
-   classes excepted), the worker or another listener.
+   `buttons/card_context`, `buttons/key_context`) — never `bot.db`, SQLAlchemy, the Ace Data
+   Cloud client (its error classes excepted), the worker or another listener.
 2. `blocks/` is pure (no I/O, no `await`) and owns every sentence a user sees.
 3. `ids.py` is the only place a routing string is defined.
 4. `services/` never imports Slack. A public function is one unit of work or a named use case
