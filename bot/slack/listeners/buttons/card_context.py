@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, fields
+from typing import Self
 
 from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
@@ -33,26 +34,52 @@ DEADLINE = 8.0
 
 
 @dataclass(frozen=True, kw_only=True)
-class CardContext(PressContext):
-    """A button press on a quota card: the card's message, and how to update it."""
+class MessagePress(PressContext):
+    """A button press on a message: which message and block, and a note in its thread."""
 
     message_ts: str | None
     is_ephemeral: bool
-    origin: Origin
     block_id: str | None
 
     @classmethod
-    def of(cls, runtime: Runtime, context: AsyncBoltContext, client: AsyncWebClient) -> CardContext:
-        """The pressed card's context; InvalidButtonValue when the press names no channel."""
+    def of(cls, runtime: Runtime, context: AsyncBoltContext, client: AsyncWebClient) -> Self:
+        """The press's context; InvalidButtonValue when the press names no channel."""
         pressed = press_context(runtime, context, client)
         press: ButtonPress = context[ENVELOPE]
         return cls(
             **{field.name: getattr(pressed, field.name) for field in fields(PressContext)},
             message_ts=press.message_ts,
             is_ephemeral=press.container.is_ephemeral,
-            origin=ids.origin_of(press.action.block_id),
             block_id=press.action.block_id,
         )
+
+    @property
+    def has_thread(self) -> bool:
+        return bool(self.message_ts) and not self.is_ephemeral
+
+    async def reply_in_thread(self, text: str) -> str | None:
+        """A note under the pressed message; why it could not be posted, or None when it was
+        (or when the message has no thread: an ephemeral one)."""
+        if not self.has_thread:
+            return None
+        try:
+            await self.client.chat_postMessage(
+                channel=self.channel_id, thread_ts=self.message_ts, text=text
+            )
+        except SlackApiError as exc:
+            return slack_error(exc)
+        except Exception as exc:
+            return type(exc).__name__
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CardContext(MessagePress):
+    """A button press on a quota card: how to update the card in place."""
+
+    @property
+    def origin(self) -> Origin:
+        return ids.origin_of(self.block_id)
 
     async def update_card(
         self, snapshot: QuotaSnapshot, alias: str | None, *, toggleable: bool = True
@@ -112,20 +139,6 @@ class CardContext(PressContext):
             return slack_error(exc)
         except Exception as exc:
             logger.exception("Digest update failed %s", self.log_context())
-            return type(exc).__name__
-        return None
-
-    async def reply_in_thread(self, text: str) -> str | None:
-        """A note under the card; why it could not be posted, or None when it was."""
-        if not self.message_ts or self.is_ephemeral:
-            return None  # an ephemeral card has no thread
-        try:
-            await self.client.chat_postMessage(
-                channel=self.channel_id, thread_ts=self.message_ts, text=text
-            )
-        except SlackApiError as exc:
-            return slack_error(exc)
-        except Exception as exc:
             return type(exc).__name__
         return None
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from slack_bolt.async_app import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
-from ....runtime import Runtime
 from ....services.errors import (
     AdminCheckFailed,
     AliasNotFound,
@@ -42,10 +39,7 @@ from ... import blocks, ids
 from ...api_errors import slack_error
 from ...blocks import keys as key_blocks
 from ...ids import InvalidButtonValue, KeyTarget
-from ...ingress.envelope import ButtonPress
-from ...ingress.middleware import ENVELOPE
-from ..context import PressContext
-from ..pipeline import press_context
+from .card_context import MessagePress
 
 logger = logging.getLogger(__name__)
 
@@ -58,29 +52,10 @@ _ACTIONS = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class KeyContext(PressContext):
+class KeyContext(MessagePress):
     """A press of a key button: the message it is on, and how to update it."""
 
-    message_ts: str | None
-    is_ephemeral: bool
-    block_id: str | None
     trigger_id: str = ""
-
-    @classmethod
-    def of(cls, runtime: Runtime, context: AsyncBoltContext, client: AsyncWebClient) -> KeyContext:
-        """The press's context; InvalidButtonValue when it names no channel."""
-        pressed = press_context(runtime, context, client)
-        press: ButtonPress = context[ENVELOPE]
-        return cls(
-            **{field.name: getattr(pressed, field.name) for field in fields(PressContext)},
-            message_ts=press.message_ts,
-            is_ephemeral=press.container.is_ephemeral,
-            block_id=press.action.block_id,
-        )
-
-    @property
-    def has_thread(self) -> bool:
-        return bool(self.message_ts) and not self.is_ephemeral
 
     @property
     def on_keys_list(self) -> bool:
@@ -102,18 +77,6 @@ class KeyContext(PressContext):
             return slack_error(exc)
         except Exception as exc:
             logger.exception("Keys list update failed %s", self.log_context())
-            return type(exc).__name__
-        return None
-
-    async def reply_in_thread(self, text: str) -> str | None:
-        """A note under the pressed message; why it could not be posted, or None."""
-        try:
-            await self.client.chat_postMessage(
-                channel=self.channel_id, thread_ts=self.message_ts, text=text
-            )
-        except SlackApiError as exc:
-            return slack_error(exc)
-        except Exception as exc:
             return type(exc).__name__
         return None
 
