@@ -187,3 +187,24 @@ def snoozed(user_id: str, alias: str, choice: str) -> str:
         f":zzz: <@{user_id}> snoozed the alert on *{escape(alias)}* {how}. If it gets worse "
         "(runs out), the channel is still told."
     )
+
+
+def alert_announced(alias: str, threshold: Threshold) -> str:
+    """Posted in the channel before an alert is saved."""
+    return (
+        f":bell: This channel will be told when *{escape(alias)}* drops below "
+        f"{threshold_text(threshold)}, runs out within a day, or runs out."
+    )
+
+
+def alert_set(alias: str, threshold: Threshold, every_seconds: float) -> str:
+    return (
+        f":bell: Alert set: *{escape(alias)}* below {threshold_text(threshold)}. It is checked "
+        f"every {every_seconds:g} s; `/quota alert` lists this channel's alerts."
+    )
+
+
+def alert_removed(alias: str, removed: bool) -> str:
+    if removed:
+        return f":no_bell: The alert on *{escape(alias)}* in this channel is off."
+    return f":mag: There is no alert on *{escape(alias)}* in this channel; nothing was changed."

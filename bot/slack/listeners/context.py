@@ -4,6 +4,7 @@ ways it can fail."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
@@ -91,6 +92,20 @@ class InteractionContext:
         logger.info("Slack would not take a post %s: %s", self.log_context(), error)
         await self.say_privately(blocks.cannot_post_here(error))
         return None
+
+    async def announce_then_save(self, text: str, save: Callable[[], Awaitable[object]]) -> bool:
+        """Post `text` here, then `save()` what it announces: posting first proves the bot may
+        post here. False, with nothing saved, when it may not (the user has been told); a save
+        that fails withdraws the post and raises."""
+        confirmation = await self.announce(text)
+        if confirmation is None:
+            return False
+        try:
+            await save()
+        except Exception:
+            await self.withdraw(confirmation)
+            raise
+        return True
 
     async def withdraw(self, ts: str) -> None:
         """Delete a message the bot just posted here for something that then failed, so the

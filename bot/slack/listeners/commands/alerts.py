@@ -7,8 +7,7 @@ import logging
 from ....services import alerts, aliases, spikes
 from ....services.clock import utcnow
 from ... import blocks
-from ...blocks.alert import alert_list, threshold_text
-from ...blocks.text import escape
+from ...blocks.alert import alert_announced, alert_list, alert_removed, alert_set
 from ..context import CommandContext
 from .digests import backfill_history
 from .grammar import AlertOff, ListAlerts, SetAlert
@@ -34,16 +33,9 @@ async def set_alert(context: CommandContext, request: SetAlert) -> None:
         channel_id=context.channel_id,
         name=request.alias,
     )
-    below = threshold_text(request.threshold)
-    # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
-    confirmation = await context.announce(
-        f":bell: This channel will be told when *{escape(request.alias)}* drops below "
-        f"{below}, runs out within a day, or runs out."
-    )
-    if confirmation is None:
-        return
-    try:
-        await alerts.set_alert(
+    saved = await context.announce_then_save(
+        alert_announced(request.alias, request.threshold),
+        lambda: alerts.set_alert(
             context.runtime.db,
             team_id=context.team_id,
             channel_id=context.channel_id,
@@ -51,14 +43,12 @@ async def set_alert(context: CommandContext, request: SetAlert) -> None:
             threshold=request.threshold,
             now=utcnow(),
             user_id=context.user_id,
-        )
-    except Exception:
-        await context.withdraw(confirmation)
-        raise
+        ),
+    )
+    if not saved:
+        return
     await context.say_privately(
-        f":bell: Alert set: *{escape(request.alias)}* below {below}. It is checked every "
-        f"{context.runtime.settings.alert_check_seconds:g} s; `/quota alert` lists this "
-        "channel's alerts."
+        alert_set(request.alias, request.threshold, context.runtime.settings.alert_check_seconds)
     )
     # After the reply: a history for the alert's forecast, where the bot has hardly any.
     await backfill_history(context, [alias.application_id])
@@ -73,9 +63,4 @@ async def alert_off(context: CommandContext, request: AlertOff) -> None:
         alias=request.alias,
         user_id=context.user_id,
     )
-    name = escape(request.alias)
-    await context.say_privately(
-        f":no_bell: The alert on *{name}* in this channel is off."
-        if removed
-        else f":mag: There is no alert on *{name}* in this channel; nothing was changed."
-    )
+    await context.say_privately(alert_removed(request.alias, removed))

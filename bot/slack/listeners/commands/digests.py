@@ -37,22 +37,19 @@ async def set_digest(context: CommandContext, request: SetDigest) -> None:
     schedule = Schedule(request.kind, request.at, zone, request.weekday)
     now = utcnow()
     first = schedule.next_run(now)
-    # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
-    confirmation = await context.announce(blocks.digest_confirmation(schedule, first))
-    if confirmation is None:
-        return
-    try:
-        await digests.set_schedule(
+    saved = await context.announce_then_save(
+        blocks.digest_confirmation(schedule, first),
+        lambda: digests.set_schedule(
             context.runtime.db,
             team_id=context.team_id,
             channel_id=context.channel_id,
             schedule=schedule,
             now=now,
             user_id=context.user_id,
-        )
-    except Exception:
-        await context.withdraw(confirmation)
-        raise
+        ),
+    )
+    if not saved:
+        return
     await context.say_privately(blocks.digest_set(schedule, first))
     # After the reply: a history for what the digest will show, where the bot has hardly any.
     await backfill_history(context)

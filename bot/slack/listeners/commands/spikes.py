@@ -23,12 +23,9 @@ async def set_spike(context: CommandContext, request: SetSpike) -> None:
     )
     settings = context.runtime.settings
     window = timedelta(seconds=settings.spike_window_seconds)
-    # Posting the confirmation first proves the bot may post here; if not, nothing is saved.
-    confirmation = await context.announce(spike_announced(request.alias, request.factor, window))
-    if confirmation is None:
-        return
-    try:
-        await spikes.set_spike(
+    saved = await context.announce_then_save(
+        spike_announced(request.alias, request.factor, window),
+        lambda: spikes.set_spike(
             context.runtime.db,
             team_id=context.team_id,
             channel_id=context.channel_id,
@@ -36,10 +33,10 @@ async def set_spike(context: CommandContext, request: SetSpike) -> None:
             factor=request.factor,
             now=utcnow(),
             user_id=context.user_id,
-        )
-    except Exception:
-        await context.withdraw(confirmation)
-        raise
+        ),
+    )
+    if not saved:
+        return
     await context.say_privately(
         spike_set(request.alias, request.factor, settings.alert_check_seconds)
     )
