@@ -456,6 +456,7 @@ class SpikeRound:
                     since=until - timedelta(days=USUAL_DAYS),
                     until=until,
                     deadline=READ_DEADLINE,
+                    settled=True,
                 )
         except AceDataError as exc:
             kind = type(exc).__name__

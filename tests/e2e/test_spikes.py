@@ -213,6 +213,10 @@ async def test_a_spike_is_told_once_with_what_to_do_and_once_more_when_it_calms(
     assert "prod is back to normal: 10.00 Credits in the last hour" in calm.data["text"]
     assert calm.data["thread_ts"] == "1700000000.000200"
     assert calm.data["reply_broadcast"] in (True, "true", "1")
+    usual_reads = [
+        call for call in acedata.calls if call.request.url.path.endswith("/usage/apis/aggregate/")
+    ]
+    assert len(usual_reads) == 1  # the usual week is over: read once, not every round
     listed = await linked.quota("alert", user=MEMBER)
     assert listed is not None and "*prod* spending 4\u00d7 its usual rate: watching" in listed.text
 

@@ -232,3 +232,21 @@ async def test_an_error_about_a_key_never_repeats_what_ace_data_cloud_said(
             await call
         assert SECRET not in str(failed.value) and SECRET not in repr(failed.value.args)
         assert failed.value.status_code == status and failed.value.trace_id == "t-1"
+
+
+async def test_the_aggregate_of_a_period_that_is_over_is_read_once(
+    client: AceDataClient, acedata: respx.MockRouter
+) -> None:
+    route = acedata.get("/usage/apis/aggregate/").respond(
+        json={"items": [{"date": "2026-12-03", "api_id": "a1", "amount": 2}]}
+    )
+    first = await client.usage_by_api(
+        PLATFORM_TOKEN, APP_ID, since=SINCE, until=UNTIL, settled=True
+    )
+    again = await client.usage_by_api(
+        PLATFORM_TOKEN, APP_ID, since=SINCE, until=UNTIL, settled=True
+    )
+    assert again == first and route.call_count == 1
+    await client.usage_by_api(PLATFORM_TOKEN, OTHER_APP_ID, since=SINCE, until=UNTIL, settled=True)
+    await client.usage_by_api(PLATFORM_TOKEN, APP_ID, since=SINCE, until=UNTIL)  # still going
+    assert route.call_count == 3
