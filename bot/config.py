@@ -20,9 +20,7 @@ from sqlalchemy.exc import ArgumentError
 from .db.crypto import EncryptionKeyError, Keyring, parse_keys
 
 DEFAULT_DATABASE_URL = "sqlite:///quota-bot.db"
-CONFIG_HELP = (
-    "See .env.example for every setting and the README's Configuration section for what each means."
-)
+CONFIG_HELP = "See .env.example for every setting and docs/operations.md for what each means."
 # Values copied from .env.example without filling them in: as good as unset.
 _PLACEHOLDERS = frozenset({"xoxb-", "xapp-", "changeme", "change-me"})
 

@@ -1,4 +1,4 @@
-"""Help names every command, and the README's command table does too."""
+"""Help names every command, and the command reference (docs/commands.md) does too."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from bot.slack.blocks import help_blocks
 from bot.slack.blocks.usage import _FORMS
 
-README = Path(__file__).parents[4] / "README.md"
-# Forms help and the README describe in words next to their parent form.
+COMMANDS_DOC = Path(__file__).parents[4] / "docs" / "commands.md"
+# Forms help and the command reference describe in words next to their parent form.
 DESCRIBED_BESIDE = {"alert off", "digest off", "digest now"}
 
 
@@ -27,5 +27,5 @@ def test_help_shows_every_command_form(form: str) -> None:
 
 
 @pytest.mark.parametrize("form", ["usage", "keys", "alert spike"])
-def test_the_readme_lists_the_why_commands(form: str) -> None:
-    assert _FORMS[form].replace("|", "\\|") in README.read_text()
+def test_the_command_reference_lists_the_why_commands(form: str) -> None:
+    assert _FORMS[form].replace("|", "\\|") in COMMANDS_DOC.read_text()
