@@ -16,11 +16,13 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import metrics
 from .config import CONFIG_HELP, REQUIRED, ConfigError, Settings, configure_logging, load_settings
 from .db.crypto import EncryptionKeyError
 from .db.engine import create_engine
 from .db.migrate import explain_database_error, schema_is_current, upgrade_to_head
 from .runtime import SHUTDOWN_GRACE
+from .version import version
 
 logger = logging.getLogger("bot")
 
@@ -31,6 +33,7 @@ class StartupError(Exception):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="quota-bot", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"quota-bot {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve Slack's HTTP requests (ASGI, uvicorn)")
     commands.add_parser("socket", help="connect to Slack over Socket Mode (local development)")
@@ -44,7 +47,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     purge.add_argument("team_id", help="the workspace's Slack team ID, such as T0123ABCD")
     purge.add_argument("--yes", action="store_true", help="delete without asking again")
+    commands.add_parser(
+        "doctor", help="check a deployment, read-only: one line each, ✓ or ✗ with the fix"
+    )
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        sys.exit(run_doctor())
     configure_logging()
     run: dict[str, Callable[[Settings], None]] = {
         "serve": serve,
@@ -56,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     try:
         settings = load_settings(required=REQUIRED[args.command])
+        configure_logging(settings.log_format)
         run[args.command](settings)
     except ConfigError as exc:
         for problem in exc.problems:
@@ -210,6 +221,7 @@ def serve(settings: Settings) -> None:
     processes = settings.web_concurrency
     # No access log: it would write the OAuth redirect's code and state into the logs.
     options: dict[str, Any] = {"proxy_headers": True, "log_config": None, "access_log": False}
+    shared = start_metrics(settings, processes=processes)
     logger.info(
         "Serving Slack requests on http://%s:%d/slack/events (%d process%s)",
         settings.host,
@@ -224,7 +236,21 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         "bot.web:app_from_environment", factory=True, workers=processes, **options
     )
-    Multiprocess(config, sockets=[listener]).run()
+    try:
+        Multiprocess(config, sockets=[listener]).run()
+    finally:
+        metrics.unshare(shared)
+
+
+def start_metrics(settings: Settings, *, processes: int = 1) -> str | None:
+    """The metrics listener on METRICS_PORT, when set. Several processes of one `serve` write
+    to a shared directory and this one serves their sum: that directory, made here (None when
+    there is none to remove)."""
+    if settings.metrics_port is None:
+        return None
+    registry, made = metrics.share_between_processes() if processes > 1 else (None, None)
+    metrics.serve(settings.metrics_host, settings.metrics_port, registry or metrics.REGISTRY)
+    return made
 
 
 def check_bot_token(settings: Settings) -> None:
@@ -253,6 +279,7 @@ def socket_mode(settings: Settings) -> None:
     make_sqlite_directory(settings)
     settings.keyring()
     prepare_database(settings)
+    start_metrics(settings)
 
     async def run() -> None:
         runtime = await Runtime.open(settings)
@@ -284,6 +311,7 @@ def worker(settings: Settings) -> None:
     make_sqlite_directory(settings)
     settings.keyring()
     prepare_database(settings)
+    start_metrics(settings)
 
     async def run() -> None:
         runtime = await Runtime.open(settings)

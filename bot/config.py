@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from .db.crypto import EncryptionKeyError, Keyring, parse_keys
+from .logs import LogFormat
+from .logs import configure as configure_log_format
 
 DEFAULT_DATABASE_URL = "sqlite:///quota-bot.db"
 CONFIG_HELP = "See .env.example for every setting and docs/operations.md for what each means."
@@ -55,6 +57,9 @@ class Settings(BaseSettings):
     acedata_console_url: AnyHttpUrl = AnyHttpUrl("https://platform.acedata.cloud")
     acedata_platform_token: SecretStr | None = None
     encryption_key: SecretStr | None = None
+    # Where Slack reaches this deployment (https://quota-bot.example.com): `quota-bot doctor`
+    # checks that its /healthz answers.
+    public_url: AnyHttpUrl | None = None
     host: str = "0.0.0.0"
     port: int = Field(default=3000, ge=1, le=65535)
     # How long one database operation may take before the bot says the database is unreachable.
@@ -79,6 +84,12 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=250, ge=1, le=10000)
     # How many `serve` processes share the port (the platform convention's name).
     web_concurrency: int = Field(default=1, ge=1, le=64)
+    # Prometheus metrics on a listener of their own (unset: none), never on PORT; METRICS_HOST
+    # is loopback unless a scraper on another host (or container) must reach it.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # `json`: one JSON object per log line, with the Slack request's team, channel and id.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator(
         "slack_signing_secret",
@@ -124,6 +135,15 @@ class Settings(BaseSettings):
     def _app_token_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith("xapp-"):
             raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_address(cls, value: AnyHttpUrl | None) -> AnyHttpUrl | None:
+        if value is not None and (value.query or value.fragment):
+            raise ValueError(
+                "must be the bot's address alone, such as https://quota-bot.example.com"
+            )
         return value
 
     @field_validator("encryption_key")
@@ -254,10 +274,9 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 
-def configure_logging() -> None:
-    """One format for every process of the bot (WEB_CONCURRENCY's included)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(log_format: LogFormat = "text") -> None:
+    """One format for every process of the bot (WEB_CONCURRENCY's included): text, or JSON
+    (LOG_FORMAT); called again once the settings are read, it switches to theirs."""
+    configure_log_format(log_format)
     # One line per upstream call is noise at INFO; failures are logged by the bot with context.
     logging.getLogger("httpx").setLevel(logging.WARNING)

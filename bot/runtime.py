@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -21,6 +22,7 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
+from . import logs, metrics
 from .acedata import AceDataClient
 from .config import Settings
 from .db.crypto import attach_keyring
@@ -70,6 +72,68 @@ class RetryAfterHandler(AsyncRateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
+class MeteringHandler(AsyncRetryHandler):
+    """Counts each Slack Web API attempt by method and outcome; never retries. First among a
+    client's retry handlers, which slack_sdk consults after every attempt (and which Bolt
+    copies into the client it makes for each request)."""
+
+    async def can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        method = metrics.slack_method(request.url.rsplit("/", 1)[-1].split("?", 1)[0])
+        if error is not None:
+            outcome = "timeout" if isinstance(error, TimeoutError) else "connection_error"
+        elif response is not None and isinstance(response.body, dict):
+            ok = response.body.get("ok")
+            outcome = metrics.slack_outcome(None if ok else str(response.body.get("error")))
+        else:
+            status = response.status_code if response is not None else 0
+            outcome = "ok" if status == 200 else metrics.slack_outcome(f"http_{status}")
+        metrics.SLACK_CALLS.labels(method, outcome).inc()
+        return False
+
+
+def _slack_timer(api_url: str) -> aiohttp.TraceConfig:
+    """Times each Slack request on the shared session: a Web API attempt by method, and a slash
+    command's first message accepted at its response_url (any other POST) as card latency,
+    from the command's arrival."""
+    trace = aiohttp.TraceConfig()
+
+    async def on_request_start(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams
+    ) -> None:
+        context.started = time.monotonic()
+
+    async def on_request_done(
+        session: aiohttp.ClientSession,
+        context: Any,
+        params: aiohttp.TraceRequestEndParams | aiohttp.TraceRequestExceptionParams,
+    ) -> None:
+        url = str(params.url)
+        if url.startswith(api_url):
+            method = metrics.slack_method(url[len(api_url) :].split("?", 1)[0])
+            metrics.SLACK_SECONDS.labels(method).observe(time.monotonic() - context.started)
+            return
+        request = logs.current_request()
+        if request is None or request.kind != "command" or request.answered:
+            return
+        response = getattr(params, "response", None)  # none when the request failed
+        if params.method == "POST" and response is not None and response.status == 200:
+            request.answered = True
+            elapsed = asyncio.get_running_loop().time() - request.received_at
+            metrics.CARD_SECONDS.observe(elapsed)
+
+    trace.on_request_start.append(on_request_start)
+    trace.on_request_end.append(on_request_done)
+    trace.on_request_exception.append(on_request_done)
+    return trace
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -96,7 +160,9 @@ class Runtime:
             acedata=AceDataClient(
                 str(settings.acedata_base_url), backoff_base=settings.retry_backoff_seconds
             ),
-            slack_http=aiohttp.ClientSession(),
+            slack_http=aiohttp.ClientSession(
+                trace_configs=[_slack_timer(str(settings.slack_api_url))]
+            ),
         )
 
     def shared_round(self) -> Round:
@@ -124,6 +190,7 @@ class Runtime:
     def slack_retry_handlers(self) -> list[AsyncRetryHandler]:
         backoff = BackoffRetryIntervalCalculator(backoff_factor=self.settings.retry_backoff_seconds)
         return [
+            MeteringHandler(),
             AsyncConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
             RetryAfterHandler(max_retry_count=2),
         ]
@@ -165,10 +232,12 @@ class Runtime:
         task = asyncio.current_task()
         assert task is not None
         self.in_flight.add(task)
+        metrics.IN_FLIGHT.inc()
         try:
             yield
         finally:
             self.in_flight.discard(task)
+            metrics.IN_FLIGHT.dec()
 
     async def drain(self, timeout: float) -> None:
         """Give work in flight up to `timeout` seconds to finish (a deploy must not cut a fallback

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from . import metrics
 from .config import REQUIRED, Settings, configure_logging, load_settings
 from .db.database import DatabaseUnavailable
 from .db.models import utcnow
@@ -24,6 +25,7 @@ from .slack.app import create_app
 from .slack.ingress import http
 from .slack.install.oauth import INSTALL_PATH, REDIRECT_PATH, serve_oauth
 from .slack.install.tokens import SlackAccess
+from .version import version
 from .worker import run_scheduler
 
 logger = logging.getLogger(__name__)
@@ -54,7 +56,10 @@ async def slack_events(request: Request) -> Response:
 async def oauth(request: Request) -> Response:
     """`/slack/install` and `/slack/oauth_redirect`: Bolt's OAuth flow, in OAuth mode."""
     bolt: AsyncApp = request.app.state.bolt
-    return await serve_oauth(request, bolt.oauth_flow)
+    response = await serve_oauth(request, bolt.oauth_flow)
+    outcome = "acked" if response.status_code < 400 else "refused"
+    metrics.REQUESTS.labels("oauth", outcome).inc()
+    return response
 
 
 async def healthz(request: Request) -> Response:
@@ -63,7 +68,8 @@ async def healthz(request: Request) -> Response:
     runtime: Runtime = request.app.state.runtime
     if not await runtime.db.is_healthy():
         return JSONResponse(
-            {"status": "database unavailable", "database": "unavailable"}, status_code=503
+            {"status": "database unavailable", "database": "unavailable", "version": version()},
+            status_code=503,
         )
     now = utcnow()
     try:
@@ -72,11 +78,13 @@ async def healthz(request: Request) -> Response:
         )
     except DatabaseUnavailable:
         return JSONResponse(
-            {"status": "database unavailable", "database": "unavailable"}, status_code=503
+            {"status": "database unavailable", "database": "unavailable", "version": version()},
+            status_code=503,
         )
     return JSONResponse(
         {
             "status": "ok",
+            "version": version(),
             "database": "ok",
             "scheduler": {
                 "last_round_seconds_ago": scheduler.seconds_since(now),
@@ -123,7 +131,9 @@ def app_from_environment() -> Starlette:
     """The app as each of WEB_CONCURRENCY's processes builds it (`quota-bot serve` checked the
     settings and migrated the database first)."""
     configure_logging()
-    return create_web_app(load_settings(required=REQUIRED["serve"]))
+    settings = load_settings(required=REQUIRED["serve"])
+    configure_logging(settings.log_format)
+    return create_web_app(settings)
 
 
 async def _housekeeping(runtime: Runtime) -> None:

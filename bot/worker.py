@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from . import metrics
 from .runtime import Runtime
 from .services import alerts, digests, heartbeats, history, spikes
 from .services.clock import utcnow
@@ -64,6 +65,7 @@ async def _loop(
                 now = utcnow()
                 await heartbeats.beat(runtime.db, now=now)  # the health check's sign of life
                 await work(now)
+            metrics.SCHEDULER_LAST_ROUND.labels(name).set_to_current_time()
         except DatabaseUnavailable as exc:
             logger.warning(
                 "Scheduler round (%s) skipped, the database is unavailable: %s", name, exc

@@ -30,6 +30,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from .. import metrics
 from .errors import (
     AceDataError,
     InvalidToken,
@@ -491,10 +492,11 @@ class AceDataClient:
             if queued is not None:
                 queued[0] += time.monotonic() - asked
             seconds = timeout() if callable(timeout) else timeout
+            endpoint, outcome, began = _endpoint(path), "cancelled", time.monotonic()
             try:
                 # httpx's timeout bounds each phase (connect, read, …); asyncio's the whole call.
                 async with asyncio.timeout(seconds):
-                    return await self._http.request(
+                    response = await self._http.request(
                         method,
                         self._api + path,
                         params=params,
@@ -502,12 +504,51 @@ class AceDataClient:
                         headers={"authorization": f"Bearer {token}"},
                         timeout=seconds,
                     )
+                outcome = _outcome(response.status_code)
+                return response
             except (httpx.TimeoutException, TimeoutError):
+                outcome = "timeout"
                 raise UpstreamTimeout("Ace Data Cloud did not answer in time") from None
             except httpx.TransportError as exc:
+                outcome = "connection_error"
                 raise UpstreamTimeout(
                     f"Could not connect to Ace Data Cloud ({type(exc).__name__})"
                 ) from None
+            finally:
+                metrics.ACEDATA_CALLS.labels(endpoint, outcome).inc()
+                metrics.ACEDATA_SECONDS.labels(endpoint).observe(time.monotonic() - began)
+
+
+# Endpoint families for metrics: a small fixed set, never an ID from the path.
+_ENDPOINTS = (
+    (re.compile(r"/applications/?"), "applications"),
+    (re.compile(r"/applications/[^/]+/update-allow-consume-global/?"), "fallback"),
+    (re.compile(r"/applications/[^/]+/?"), "application"),
+    (re.compile(r"/usage/apis/aggregate/?"), "aggregate"),
+    (re.compile(r"/usage/apis/status-codes/?"), "status-codes"),
+    (re.compile(r"/usage/apis/?"), "usage"),
+    (re.compile(r"/credentials/?"), "credentials"),
+    (re.compile(r"/credentials/[^/]+/?"), "credential"),
+    (re.compile(r"/platform-tokens/.*"), "platform-tokens"),
+)
+_STATUS_OUTCOMES = {
+    401: "invalid_token",
+    403: "permission_denied",
+    404: "not_found",
+    429: "rate_limited",
+}
+
+
+def _endpoint(path: str) -> str:
+    return next((name for pattern, name in _ENDPOINTS if pattern.fullmatch(path)), "other")
+
+
+def _outcome(status: int) -> str:
+    if status < 400:
+        return "ok"
+    if status >= 500:
+        return "server_error"
+    return _STATUS_OUTCOMES.get(status, "client_error")
 
 
 def _token_key(token: str) -> str:

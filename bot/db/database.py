@@ -20,6 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from .. import metrics
 from .clock import database_now
 from .models import Heartbeat, Workspace
 
@@ -87,6 +88,7 @@ class Database:
                 task.cancel()
             task.add_done_callback(_forget)
             problem = f"no answer within {limit:g} s"
+            metrics.DATABASE_UNAVAILABLE.labels("timeout").inc()
             if changes and progress.committing:
                 raise DatabaseOutcomeUnknown(problem + " while committing")
             raise DatabaseUnavailable(problem)
@@ -101,6 +103,9 @@ class Database:
                 progress.committing = True
             return result
         except (OperationalError, InterfaceError, PoolTimeout, OSError) as exc:
+            metrics.DATABASE_UNAVAILABLE.labels(
+                "timeout" if isinstance(exc, PoolTimeout) else "error"
+            ).inc()
             if changes and progress.committing:
                 raise DatabaseOutcomeUnknown(describe(exc) + " while committing") from None
             raise DatabaseUnavailable(describe(exc)) from None

@@ -38,12 +38,33 @@ def upgrade_to_head(database_url: str) -> None:
 
 
 async def schema_is_current(engine: AsyncEngine) -> bool:
-    script = ScriptDirectory.from_config(alembic_config(engine.url.render_as_string(False)))
+    return await current_revisions(engine) == head_revisions()
+
+
+async def current_revisions(engine: AsyncEngine) -> set[str]:
+    """The revisions the database's schema is at (none: never migrated); read-only."""
     async with engine.connect() as connection:
         current = await connection.run_sync(
             lambda sync: MigrationContext.configure(sync).get_current_heads()
         )
-    return set(current) == set(script.get_heads())
+    return set(current)
+
+
+def head_revisions() -> set[str]:
+    """The latest revisions this version's migrations know."""
+    return set(_scripts().get_heads())
+
+
+def known_revisions() -> set[str]:
+    """Every revision this version's migrations know (a schema at another was migrated by a
+    newer Quota Bot)."""
+    return {script.revision for script in _scripts().walk_revisions()}
+
+
+def _scripts() -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_path()))
+    return ScriptDirectory.from_config(config)
 
 
 _CAUSES: list[tuple[re.Pattern[str], str]] = [

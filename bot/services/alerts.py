@@ -15,6 +15,7 @@ from decimal import Decimal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import metrics
 from ..acedata import AceDataError, InvalidToken
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import QuotaAlert
@@ -375,6 +376,7 @@ async def check(
         posted = await notify(found)
         if posted.error is not None:
             logger.warning("Alert %s not posted: %s", where, posted.error)
+            metrics.ALERTS_FAILED.labels("quota").inc()
             reason = pause_reason(posted.error)
             if reason is not None:
                 await save_state(db, watch, watch.state, paused_reason=reason)
@@ -383,6 +385,7 @@ async def check(
             return found
         told = decision.post.name.lower() if decision.post is not None else "recovered"
         logger.info("Alert %s: told the channel (%s)", where, told)
+        metrics.ALERTS.labels("quota", told).inc()
     await save_state(db, watch, decision.state)
     try:
         await _follow_outage(db, round_, found, posted, token=token_, update=update)

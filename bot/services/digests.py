@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import metrics
 from ..acedata import AceDataError
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import DigestDelivery, DigestSchedule, utcnow
@@ -382,6 +383,7 @@ async def deliver(db: Database, slot: ClaimedSlot, how: Delivery) -> Posted | No
     the worker stops. What the post came to, or None when nothing was sent."""
     where = _where(slot)
     started = how.clock()
+    metrics.DIGEST_DELAY.observe(max((started - slot.slot).total_seconds(), 0.0))
     try:
         if not await start(db, slot, now=started, lease=how.lease):
             logger.info("Digest %s was taken over by another worker", where)
@@ -398,6 +400,9 @@ async def deliver(db: Database, slot: ClaimedSlot, how: Delivery) -> Posted | No
         logger.warning("Digest %s not sent yet (Slack said %s): tried again", where, result.error)
         return result
     await _record(db, slot, result, how)
+    metrics.DIGESTS.labels(_outcome(result)).inc()
+    if slot.late:
+        metrics.DIGESTS_LATE.inc()
     if result.error is None:
         logger.info("Digest %s sent", where)
     else:

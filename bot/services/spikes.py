@@ -27,6 +27,7 @@ from typing import Literal
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import metrics
 from ..acedata import AceDataClient, AceDataError, InvalidToken
 from ..acedata.models import ApiUsage, UsageRecord
 from ..db.database import Database, DatabaseUnavailable
@@ -569,6 +570,7 @@ async def check(db: Database, how: SpikeCheck, watch: SpikeWatch, *, now: dateti
         posted = await how.notify(news)
         if posted.error is not None:
             logger.warning("Spike %s not posted: %s", where, posted.error)
+            metrics.ALERTS_FAILED.labels("spike").inc()
             reason = pause_reason(posted.error)
             if reason is not None:
                 await save_state(db, watch, watch.state, paused_reason=reason)
@@ -578,6 +580,7 @@ async def check(db: Database, how: SpikeCheck, watch: SpikeWatch, *, now: dateti
         if decision.post == "start":
             state = replace(state, episode_ts=posted.ts)
         logger.info("Spike %s: told the channel (%s)", where, decision.post)
+        metrics.ALERTS.labels("spike", decision.post).inc()
     await save_state(db, watch, state)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import respx
 from sqlalchemy import Engine, text
 
@@ -24,6 +25,14 @@ from tests.support.client import (
 
 # Alerts are due from the moment they are set; checks happen from a minute later on.
 START = datetime.now(UTC) + timedelta(minutes=1)
+
+
+@pytest.fixture(autouse=True)
+def start_now() -> None:
+    """Checks run from a minute after the test starts, not after the module was imported
+    (minutes earlier in a whole-suite run, when the alerts would not be due yet)."""
+    global START
+    START = datetime.now(UTC) + timedelta(minutes=1)
 
 
 async def check(bot: BotClient, at: datetime) -> int:

@@ -313,7 +313,7 @@ _keys = itertools.count(1)
 
 @contextlib.asynccontextmanager
 async def socket_bot(
-    tmp_path: Path, database_url: str, encryption_key: str
+    tmp_path: Path, database_url: str, encryption_key: str, extra: dict[str, str] | None = None
 ) -> AsyncIterator[SocketBot]:
     sockets = SocketModeServer()
     slack = SlackServer(users={ADMIN: {"name": "alice", "is_admin": True}, MEMBER: {"name": "bob"}})
@@ -328,7 +328,7 @@ async def socket_bot(
         "ACEDATA_BASE_URL": acedata.base_url,
         # The operator's token: no modal needed to give the workspace one.
         "ACEDATA_PLATFORM_TOKEN": PLATFORM_TOKEN,
-    }
+    } | (extra or {})
     try:
         async with socket_cli(tmp_path, slack.api_url, env) as cli:
             bot = SocketBot(cli, sockets, slack, acedata)

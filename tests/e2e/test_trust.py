@@ -15,6 +15,7 @@ from bot.services import aliases
 from bot.services.workspaces import platform_token, save_token
 from bot.slack import blocks
 from bot.slack.ids import TOKEN_ACTION, TOKEN_BLOCK, TOKEN_MODAL_CALLBACK
+from bot.version import version
 from tests.support.client import (
     ADMIN,
     MEMBER,
@@ -152,6 +153,7 @@ async def test_healthz_reports_the_database_and_the_scheduler(linked: BotClient)
         200,
         {
             "status": "ok",
+            "version": version(),
             "database": "ok",
             "scheduler": {"last_round_seconds_ago": None, "running": True},
         },

@@ -6,6 +6,7 @@ import aiohttp
 import pytest
 
 from bot.config import Settings
+from bot.version import version
 from tests.support.client import BotClient
 from tests.support.server import serve
 from tests.support.slack_server import SlackServer
@@ -32,6 +33,7 @@ async def test_healthz_is_503_without_the_database(settings: Settings, slack: Sl
         assert await response.json() == {
             "status": "database unavailable",
             "database": "unavailable",
+            "version": version(),
         }
 
 

@@ -89,6 +89,11 @@ class SlackServer:
     thread_failures: int = 0
     # OAuth: authorization codes Slack would hand out, each for a workspace installing the app.
     codes: dict[str, Workspace] = field(default_factory=dict)
+    # The scopes granted, sent as Slack does in every Web API answer's `x-oauth-scopes` header
+    # (None: no such header).
+    granted_scopes: str | None = None
+    # Tokens Slack no longer accepts: auth.test answers `token_revoked` for them.
+    revoked: set[str] = field(default_factory=set)
 
     @property
     def api_url(self) -> str:
@@ -167,7 +172,10 @@ class SlackServer:
             return web.json_response({"ok": False, "error": error})
         authorization = request.headers.get("Authorization", "")
         token = authorization.removeprefix("Bearer ") or str(data.get("token", "")) or None
-        return web.json_response(self._answer(method, data, token))
+        if method == "auth.test" and token in self.revoked:
+            return web.json_response({"ok": False, "error": "token_revoked"})
+        headers = {"x-oauth-scopes": self.granted_scopes} if self.granted_scopes is not None else {}
+        return web.json_response(self._answer(method, data, token), headers=headers)
 
     def workspace_of(self, token: str | None) -> Workspace | None:
         for workspace in self.codes.values():

@@ -60,8 +60,9 @@ HOME_UNAVAILABLE = (
 )
 
 
-def admin_home_view(home: AdminHome) -> dict[str, Any]:
-    """An admin's Home: token status first, then the aliases, digests, alerts, admins, audit."""
+def admin_home_view(home: AdminHome, *, version: str | None = None) -> dict[str, Any]:
+    """An admin's Home: token status first, then the aliases, digests, alerts, admins, audit;
+    the footer names the running version (for admins only)."""
     items: list[Item] = [
         HeaderBlock(text=PlainTextObject(text="Quota Bot for Ace Data Cloud", emoji=False)),
         _token_section(home.token),
@@ -79,6 +80,8 @@ def admin_home_view(home: AdminHome) -> dict[str, Any]:
         *audit_list(home.audit, None),
         _context("`/quota help` in any channel lists every command."),
     ]
+    if version is not None:
+        items.append(_context(f"Quota Bot {escape(version)}"))
     return _view(items)
 
 

@@ -19,9 +19,10 @@ from slack_sdk.signature import SignatureVerifier
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 
+from ... import metrics
 from ...runtime import Runtime
 from . import envelope
-from .middleware import ENVELOPE, RECEIVED_AT, busy_answer
+from .middleware import ENVELOPE, RECEIVED_AT, begin_request, busy_answer, count_answer
 
 logger = logging.getLogger(__name__)
 
@@ -122,13 +123,18 @@ async def serve_events(
         parsed = parse(body, request.headers.get("content-type", ""))
         shape = envelope.read(parsed)
     except Refused as exc:
+        metrics.REQUESTS.labels("unknown", "refused" if exc.status != 400 else "malformed").inc()
         return PlainTextResponse(exc.reason, status_code=exc.status)
     except ValueError as exc:
         logger.warning("Refused a malformed Slack request: %s", exc)
+        metrics.REQUESTS.labels("unknown", "malformed").inc()
         return PlainTextResponse("Malformed request.", status_code=400)
+    context = begin_request(shape, parsed, received_at)
     # Refused before Bolt when busy: the refusal must cost next to nothing.
     busy = busy_answer(runtime, shape, parsed)
     if busy is not None:
+        context.refused_as = "busy"
+        count_answer(context, busy.status)
         return to_starlette_response(busy)
     # Bolt gets the body as JSON, which it parses without guessing.
     headers = {**request.headers, "content-type": "application/json"}
@@ -147,5 +153,7 @@ async def serve_events(
             str(parsed.get("type"))[:40],
             type(exc).__name__,
         )
+        count_answer(context, 400)
         return PlainTextResponse("Malformed request.", status_code=400)
+    count_answer(context, answer.status)
     return to_starlette_response(answer)

@@ -15,6 +15,7 @@ from typing import Any
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext, AsyncBoltRequest
 
+from ... import logs, metrics
 from ...db.database import DatabaseUnavailable
 from ...runtime import Runtime
 from .. import blocks
@@ -50,14 +51,19 @@ def _admit_socket_mode_request(runtime: Runtime) -> Middleware:
     ) -> BoltResponse | None:
         if ENVELOPE in req.context:  # read before dispatch, over HTTP
             return await next()
+        received_at = asyncio.get_running_loop().time()
         try:
             req.context[ENVELOPE] = envelope.read(req.body)
         except ValueError as exc:
             logger.warning(
                 "Refused a malformed Slack request (team=%s): %s", req.context.team_id, exc
             )
+            metrics.REQUESTS.labels("unknown", "malformed").inc()
             return BoltResponse(status=400, body="Malformed request.")
+        context = begin_request(req.context[ENVELOPE], req.body, received_at)
         busy = busy_answer(runtime, req.context[ENVELOPE], req.body)
+        if busy is not None:
+            context.refused_as = "busy"
         return busy if busy is not None else await next()
 
     return admit
@@ -79,7 +85,7 @@ def _check_for_replays(runtime: Runtime) -> Middleware:
         check.add_done_callback(_retrieve)  # a failure nobody awaited is not "never retrieved"
         req.context[REPLAY_CHECK] = check
         submission = isinstance(req.context.get(ENVELOPE), envelope.ViewSubmission)
-        if submission and not await first_delivery(req.context):
+        if submission and not await first_delivery(req.context, before_ack=True):
             return BoltResponse(status=401, body="This request was already received.")
         return await next()
 
@@ -105,10 +111,10 @@ async def _serve_only_the_installed_workspace(
     return await next()
 
 
-async def first_delivery(context: AsyncBoltContext) -> bool:
-    """Whether this request is seen for the first time: False for a replay (logged; do nothing
-    for it). When the database cannot tell, True, with REPLAY_UNCHECKED set so that anything
-    that changes state refuses."""
+async def first_delivery(context: AsyncBoltContext, *, before_ack: bool = False) -> bool:
+    """Whether this request is seen for the first time: False for a replay (logged and counted;
+    do nothing for it). When the database cannot tell, True, with REPLAY_UNCHECKED set so that
+    anything that changes state refuses."""
     check: asyncio.Future[bool] | None = context.get(REPLAY_CHECK)
     if check is None:
         return True
@@ -120,7 +126,53 @@ async def first_delivery(context: AsyncBoltContext) -> bool:
         return True
     if not fresh:
         logger.warning("Refused a replayed Slack request (team=%s)", context.team_id)
+        request = logs.current_request()
+        if request is not None and before_ack:
+            request.refused_as = "replay"  # counted with its answer
+        elif request is not None:
+            metrics.REQUESTS.labels(request.kind, "replay").inc()
     return fresh
+
+
+_KINDS: dict[type, str] = {
+    envelope.SlashCommand: "command",
+    envelope.ButtonPress: "button",
+    envelope.ViewSubmission: "view",
+}
+_SLACK_ID = re.compile(r"[A-Z0-9]{2,32}")
+
+
+def begin_request(shape: object, body: dict[str, Any], received_at: float) -> logs.RequestContext:
+    """The request at hand, for its log lines and metrics: its kind, and the workspace and
+    channel the verified envelope names."""
+    kind = _KINDS.get(type(shape)) or ("event" if "event" in body else "other")
+    team = channel = None
+    if isinstance(shape, envelope.SlashCommand):
+        team, channel = shape.team_id, shape.channel_id
+    elif isinstance(shape, envelope.ButtonPress):
+        team, channel = shape.team.id, shape.channel_id
+    elif isinstance(shape, envelope.ViewSubmission):
+        team = shape.team.id
+    elif isinstance(body.get("team_id"), str) and _SLACK_ID.fullmatch(body["team_id"]):
+        team = body["team_id"]
+    return logs.begin_request(logs.RequestContext(kind, received_at, team, channel))
+
+
+def count_answer(request: logs.RequestContext | None, status: int) -> None:
+    """Count a request by its kind and what it was answered, and time its ack."""
+    if request is None:
+        return
+    if request.refused_as is not None:
+        outcome = request.refused_as
+    elif status < 300:
+        outcome = "acked"
+    elif status == 400:
+        outcome = "malformed"
+    else:
+        outcome = "error" if status >= 500 else "refused"
+    metrics.REQUESTS.labels(request.kind, outcome).inc()
+    elapsed = asyncio.get_running_loop().time() - request.received_at
+    metrics.ACK_SECONDS.labels(request.kind).observe(elapsed)
 
 
 def busy_answer(runtime: Runtime, request: object, body: dict[str, Any]) -> BoltResponse | None:

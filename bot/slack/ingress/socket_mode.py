@@ -15,16 +15,22 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from ... import logs
 from ..api_errors import slack_error
+from .middleware import count_answer
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +99,18 @@ class _OneLine(logging.Filter):
         return True
 
 
+class _CountedHandler(AsyncSocketModeHandler):
+    """Bolt's handler, counting each request by what it was answered (the request context is
+    opened by the ingress middleware, in this task)."""
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        start = time.time()
+        logs.forget_request()  # the ingress middleware opens this one's
+        answer = await run_async_bolt_app(self.app, req)
+        await send_async_response(client, req, answer, start)
+        count_answer(logs.current_request(), answer.status)
+
+
 async def run_socket_mode(app: AsyncApp, app_token: str, *, retry_seconds: float) -> None:
     """Serve `app` over Socket Mode until SIGTERM or SIGINT."""
     stop = asyncio.Event()
@@ -106,7 +124,7 @@ async def run_socket_mode(app: AsyncApp, app_token: str, *, retry_seconds: float
         client_logger = logging.getLogger(f"{__name__}.client")
         if not any(isinstance(f, _OneLine) for f in client_logger.filters):
             client_logger.addFilter(_OneLine())
-        handler = AsyncSocketModeHandler(app, app_token, logger=client_logger)
+        handler = _CountedHandler(app, app_token, logger=client_logger)
         # The URL Slack just issued: asking again would spend another call of a Tier 1 method.
         handler.client.wss_uri = url
         try:

@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ....runtime import Runtime
 from ....services import home
 from ....services.errors import DatabaseUnavailable
+from ....version import version
 from ... import blocks
 from ...api_errors import slack_error
 from ...authz import AdminCheckFailed, is_admin
@@ -115,4 +116,4 @@ async def _home_view(
             type(first.error).__name__,
             first.error,
         )
-    return blocks.admin_home_view(found)
+    return blocks.admin_home_view(found, version=version())
