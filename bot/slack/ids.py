@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import Literal, TypeVar
+from collections.abc import Callable, Collection
+from typing import Annotated, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StringConstraints,
+    ValidationError,
+)
 
 from ..services.alerts import SNOOZE_CHOICES
 from ..services.aliases import normalize_alias, normalize_application_id
@@ -57,21 +64,38 @@ class InvalidButtonValue(Exception):
     """The button's value is not one the bot could have written."""
 
 
-class CardTarget(BaseModel):
+def _checked(normalize: Callable[[str], str], value: str) -> str:
+    try:
+        return normalize(value)
+    except ServiceError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _one_of(choices: Collection[str]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in choices:
+            raise ValueError("not a choice")
+        return value
+
+    return check
+
+
+KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# What a button value may name, each checked as the bot writes it.
+AliasName = Annotated[str, AfterValidator(lambda value: _checked(normalize_alias, value))]
+ApplicationId = Annotated[
+    str, AfterValidator(lambda value: _checked(normalize_application_id, value))
+]
+KeyId = Annotated[str, StringConstraints(pattern=KEY_ID.pattern)]
+
+
+class _Value(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    alias: str | None
-    application_id: str
 
-    @field_validator("alias")
-    @classmethod
-    def _alias(cls, value: str | None) -> str | None:
-        return None if value is None else _checked(normalize_alias, value)
-
-    @field_validator("application_id")
-    @classmethod
-    def _application_id(cls, value: str) -> str:
-        return _checked(normalize_application_id, value)
+class CardTarget(_Value):
+    alias: AliasName | None
+    application_id: ApplicationId
 
 
 class ToggleTarget(CardTarget):
@@ -81,97 +105,33 @@ class ToggleTarget(CardTarget):
 ValueT = TypeVar("ValueT", bound=BaseModel)
 
 
-def _checked(normalize: Callable[[str], str], value: str) -> str:
-    try:
-        return normalize(value)
-    except ServiceError as exc:
-        raise ValueError(str(exc)) from None
-
-
-class SnoozeChoice(BaseModel):
+class SnoozeChoice(_Value):
     """A Snooze button on an alert: which alias, and for how long."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    alias: str
-    snooze: str
-
-    @field_validator("alias")
-    @classmethod
-    def _alias(cls, value: str) -> str:
-        return _checked(normalize_alias, value)
-
-    @field_validator("snooze")
-    @classmethod
-    def _snooze(cls, value: str) -> str:
-        if value not in SNOOZE_CHOICES:
-            raise ValueError("not a snooze choice")
-        return value
+    alias: AliasName
+    snooze: Annotated[str, AfterValidator(_one_of(SNOOZE_CHOICES))]
 
 
-class SpikeSnooze(BaseModel):
+class SpikeSnooze(_Value):
     """A Snooze button on a spike alert: which alias, and for how long."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    alias: str
-    snooze: str
-
-    @field_validator("alias")
-    @classmethod
-    def _alias(cls, value: str) -> str:
-        return _checked(normalize_alias, value)
-
-    @field_validator("snooze")
-    @classmethod
-    def _snooze(cls, value: str) -> str:
-        if value not in SPIKE_SNOOZE_CHOICES:
-            raise ValueError("not a snooze choice")
-        return value
+    alias: AliasName
+    snooze: Annotated[str, AfterValidator(_one_of(SPIKE_SNOOZE_CHOICES))]
 
 
-class UsageTarget(BaseModel):
+class UsageTarget(_Value):
     """A `/quota usage` message: which alias, over which period."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    alias: str
+    alias: AliasName
     period: Literal["today", "7d", "30d"]
 
-    @field_validator("alias")
-    @classmethod
-    def _alias(cls, value: str) -> str:
-        return _checked(normalize_alias, value)
 
-
-class KeyTarget(BaseModel):
+class KeyTarget(_Value):
     """One API key of an alias's application, as a key button names it (untrusted)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    alias: str
-    application_id: str
-    key_id: str
-
-    @field_validator("alias")
-    @classmethod
-    def _alias(cls, value: str) -> str:
-        return _checked(normalize_alias, value)
-
-    @field_validator("application_id")
-    @classmethod
-    def _application_id(cls, value: str) -> str:
-        return _checked(normalize_application_id, value)
-
-    @field_validator("key_id")
-    @classmethod
-    def _key_id(cls, value: str) -> str:
-        if not KEY_ID.fullmatch(value):
-            raise ValueError("not a key id")
-        return value
-
-
-KEY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+    alias: AliasName
+    application_id: ApplicationId
+    key_id: KeyId
 
 
 def encode(target: BaseModel) -> str:
