@@ -20,7 +20,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, create_engine, insert, text
 
 from bot.config import Settings
-from bot.db.migrate import alembic_config
+from bot.db.migrate import alembic_config, upgrade_to_head
 from bot.db.models import Heartbeat
 from tests.support.client import PLATFORM_TOKEN, TOKEN_OWNER, cli_environment
 from tests.support.loopback import serve_on_loopback
@@ -464,16 +464,27 @@ async def test_a_public_url_that_is_not_the_bot(env: dict[str, str], tmp_path: P
     ]
 
 
+@pytest.fixture
+def sqlite_database(tmp_path: Path, encryption_key: str) -> Path:
+    """A SQLite database with a stored token, whichever database the suite runs on: a key file
+    is kept only beside a SQLite database."""
+    database = tmp_path / "beside-its-key.db"
+    upgrade_to_head(f"sqlite:///{database}")
+    engine = create_engine(f"sqlite:///{database}")
+    store_token(engine, encryption_key, TEAM_ID, PLATFORM_TOKEN)
+    engine.dispose()
+    return database
+
+
 @pytest.mark.parametrize("key_file", [None, "damaged\n"], ids=["no key", "damaged key file"])
 async def test_stored_secrets_without_their_key(
-    env: dict[str, str], database_url: str, tmp_path: Path, key_file: str | None
+    env: dict[str, str], sqlite_database: Path, tmp_path: Path, key_file: str | None
 ) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("a key file is kept only beside a SQLite database")
-    database = Path(database_url.removeprefix("sqlite:///"))
+    database = sqlite_database
     if key_file is not None:
         database.with_name(database.name + ".key").write_text(key_file)
     without_key = {name: value for name, value in env.items() if name != "ENCRYPTION_KEY"}
+    without_key["DATABASE_URL"] = f"sqlite:///{database}"
     run = await doctor(without_key, tmp_path)
     assert run.status == 1
     [line, *_] = run.failed
