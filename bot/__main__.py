@@ -1,4 +1,5 @@
-"""Command line: `quota-bot serve | socket | worker | migrate`."""
+"""Command line: `quota-bot serve | socket | worker | migrate | console | doctor | rotate-key |
+purge-workspace`, and `--version`."""
 
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "doctor", help="check a deployment, read-only: one line each, ✓ or ✗ with the fix"
     )
+    commands.add_parser(
+        "console", help="try the bot at a local prompt: only an Ace Data Cloud token needed"
+    )
     args = parser.parse_args(argv)
     if args.command == "doctor":
         from .doctor import run_doctor
@@ -63,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         "migrate": migrate,
         "rotate-key": rotate_key,
         "purge-workspace": lambda settings: purge_workspace(settings, args.team_id, args.yes),
+        "console": console,
     }
     try:
         settings = load_settings(required=REQUIRED[args.command])
@@ -144,6 +149,20 @@ def purge_workspace(settings: Settings, team_id: str, confirmed: bool) -> None:
     if any(rows.values()):
         print(f"Run `quota-bot purge-workspace {team_id} --yes` to delete all of it for good.")
         sys.exit(1)
+
+
+def console(settings: Settings) -> None:
+    """`/quota` at a local prompt, against Ace Data Cloud, with no Slack app (bot.console)."""
+    from .console import console_database, run_console
+
+    settings = settings.model_copy(update={"database_url": console_database()})
+    for noisy in ("bot", "alembic"):  # the prompt is the console's output; warnings still show
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    make_sqlite_directory(settings)
+    settings.keyring()
+    prepare_database(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run_console(settings))
 
 
 def make_sqlite_directory(settings: Settings) -> None:

@@ -271,6 +271,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "migrate": (),
     "rotate-key": ("encryption_key",),
     "purge-workspace": ("encryption_key",),
+    "console": ("encryption_key",),
 }
 
 

@@ -8,6 +8,7 @@ now, `7d` and `30d` the last 7 or 30 local days, today included."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -192,6 +193,8 @@ async def read_usage(
         )
     except BaseException:
         side.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await side  # given up on, but awaited: nothing is left unretrieved
         raise
     failed, application = await side
     breakdown = fold(usage, days=bounds.days)
