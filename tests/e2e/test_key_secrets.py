@@ -9,10 +9,10 @@ import logging
 
 import pytest
 import respx
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bot.slack.ids import KEY_CAP_ACTION, KEY_PAUSE_ACTION, KEY_RESUME_ACTION
-from tests.support.client import ADMIN, BotClient
+from tests.support.client import ADMIN, BotClient, everything_stored
 from tests.support.keys import (
     CI_KEY,
     IDENTITY_PASSWORD,
@@ -28,30 +28,6 @@ from tests.support.keys import (
     press_key,
     submit_cap,
 )
-
-
-def everything_stored(db: Engine) -> str:
-    """Every row of every table, as text."""
-    with db.connect() as connection:
-        tables = [
-            name
-            for (name,) in connection.execute(
-                text(
-                    "SELECT name FROM sqlite_master WHERE type='table'"
-                    if db.dialect.name == "sqlite"
-                    else "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-                )
-            )
-        ]
-        return json.dumps(
-            {
-                table: [
-                    [str(value) for value in row]
-                    for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
-                ]
-                for table in tables
-            }
-        )
 
 
 def everything_said(bot: BotClient) -> str:

@@ -35,6 +35,7 @@ from tests.support.client import (
     OTHER_APP_ID,
     BotClient,
     application,
+    everything_stored,
     set_platform_token,
 )
 from tests.support.oauth import CLIENT_ID, CLIENT_SECRET, INSTALLER_A, Browser, install, workspace_a
@@ -133,29 +134,6 @@ async def send_event(
     )
     status, _ = await bot.post(body, bot.signed_headers(body), "application/json")
     assert status == 200
-
-
-def everything_stored(db: Engine) -> str:
-    with db.connect() as connection:
-        tables = [
-            name
-            for (name,) in connection.execute(
-                text(
-                    "SELECT name FROM sqlite_master WHERE type='table'"
-                    if db.dialect.name == "sqlite"
-                    else "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-                )
-            )
-        ]
-        return json.dumps(
-            {
-                table: [
-                    [str(value) for value in row]
-                    for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
-                ]
-                for table in tables
-            }
-        )
 
 
 @pytest.mark.usefixtures("users")

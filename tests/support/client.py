@@ -16,7 +16,7 @@ import aiohttp
 import httpx
 import respx
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from bot.config import Settings
 from bot.db.models import Base
@@ -380,6 +380,31 @@ def table_rows(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
             for table in Base.metadata.sorted_tables
             if table.name not in BOOKKEEPING
         }
+
+
+def everything_stored(db: Engine) -> str:
+    """Every row of every table, installation and bookkeeping tables too, as text: to search
+    for a secret that must not be there."""
+    with db.connect() as connection:
+        tables = [
+            name
+            for (name,) in connection.execute(
+                text(
+                    "SELECT name FROM sqlite_master WHERE type='table'"
+                    if db.dialect.name == "sqlite"
+                    else "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                )
+            )
+        ]
+        return json.dumps(
+            {
+                table: [
+                    [str(value) for value in row]
+                    for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
+                ]
+                for table in tables
+            }
+        )
 
 
 class FakeApplication:

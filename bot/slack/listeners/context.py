@@ -16,7 +16,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ...runtime import Runtime
 from ...services import digests, heartbeats
 from ...services.clock import utcnow
-from ...services.errors import AdminCheckFailed, DatabaseUnavailable, NotAdmin
+from ...services.errors import (
+    AdminCheckFailed,
+    DatabaseUnavailable,
+    NotAdmin,
+    NoTokenConfigured,
+)
 from ...services.usage import known_zone
 from ...services.workspaces import platform_token
 from .. import blocks
@@ -49,6 +54,32 @@ class InteractionContext:
     async def token(self) -> str:
         """The workspace's Ace Data Cloud token, or NoTokenConfigured (TokenUnreadable)."""
         return await platform_token(self.runtime.db, self.team_id, self.runtime.fallback_token)
+
+    async def authorized_token(
+        self,
+        action: str,
+        check_target: Callable[[], Awaitable[None]],
+        record: Callable[[str, str], Awaitable[None]],
+        refused: tuple[type[Exception], ...],
+    ) -> str:
+        """The workspace's token for a guarded change, once the acting user is known to be an
+        admin (NotAdmin naming `action`) and `check_target()` passed (raising one of
+        `refused`). Each refusal or failure is recorded with `record(outcome, detail)` before
+        it is raised."""
+        try:
+            await self.require_admin(action)
+            await check_target()
+        except (NotAdmin, *refused) as exc:
+            await record("refused", type(exc).__name__)
+            raise
+        except AdminCheckFailed as exc:
+            await record("failed", f"users.info: {exc.reason}")
+            raise
+        try:
+            return await self.token()
+        except NoTokenConfigured:
+            await record("failed", "no token")
+            raise
 
     def require_replay_checked(self) -> None:
         """Refuse a change whose request could not be checked for a replay."""

@@ -18,10 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from slack_sdk.errors import SlackApiError
 
 from ....services.errors import (
-    AdminCheckFailed,
     AliasNotFound,
-    NotAdmin,
-    NoTokenConfigured,
     TargetMoved,
 )
 from ....services.keys import (
@@ -151,26 +148,23 @@ async def authorized_key_request(
         action=action,
         cap=cap,
     )
-    try:
-        await context.require_admin(_ACTIONS[action])
-        await check_key_target(
+
+    async def record(outcome: str, detail: str) -> None:
+        await record_key_attempt(db, request, outcome=outcome, detail=detail)
+
+    token = await context.authorized_token(
+        _ACTIONS[action],
+        lambda: check_key_target(
             db,
             team_id=context.team_id,
             channel_id=context.channel_id,
             alias=target.alias,
             application_id=target.application_id,
-        )
-    except (NotAdmin, AliasNotFound, TargetMoved) as exc:
-        await record_key_attempt(db, request, outcome="refused", detail=type(exc).__name__)
-        raise
-    except AdminCheckFailed as exc:
-        await record_key_attempt(db, request, outcome="failed", detail=f"users.info: {exc.reason}")
-        raise
-    try:
-        return request, await context.token()
-    except NoTokenConfigured:
-        await record_key_attempt(db, request, outcome="failed", detail="no token")
-        raise
+        ),
+        record,
+        refused=(AliasNotFound, TargetMoved),
+    )
+    return request, token
 
 
 async def carry_out(context: KeyContext, request: KeyChangeRequest, token: str) -> None:

@@ -9,7 +9,7 @@ import re
 from slack_bolt.async_app import AsyncApp
 
 from ....runtime import Runtime
-from ....services.errors import AliasNotFound, ApplicationNotLinked, NoTokenConfigured, TargetMoved
+from ....services.errors import AliasNotFound, ApplicationNotLinked, TargetMoved
 from ....services.fallback import (
     FallbackRequest,
     FallbackResult,
@@ -19,7 +19,6 @@ from ....services.fallback import (
 )
 from ....services.locks import LockBusy
 from ... import blocks, ids
-from ...authz import AdminCheckFailed, NotAdmin
 from ...ids import InvalidButtonValue
 from ..pipeline import button
 from .card_context import DEADLINE, CardContext, card_failure_text, check_target
@@ -67,20 +66,17 @@ async def _authorized_fallback_request(context: CardContext) -> tuple[FallbackRe
         application_id=target.application_id,
         enable=target.enable,
     )
-    try:
-        await context.require_admin("switch the global fallback")
-        await check_target(context, target)
-    except (NotAdmin, AliasNotFound, TargetMoved, ApplicationNotLinked) as exc:
-        await record_attempt(db, request, outcome="refused", detail=type(exc).__name__)
-        raise
-    except AdminCheckFailed as exc:
-        await record_attempt(db, request, outcome="failed", detail=f"users.info: {exc.reason}")
-        raise
-    try:
-        return request, await context.token()
-    except NoTokenConfigured:
-        await record_attempt(db, request, outcome="failed", detail="no token")
-        raise
+
+    async def record(outcome: str, detail: str) -> None:
+        await record_attempt(db, request, outcome=outcome, detail=detail)
+
+    token = await context.authorized_token(
+        "switch the global fallback",
+        lambda: check_target(context, target),
+        record,
+        refused=(AliasNotFound, TargetMoved, ApplicationNotLinked),
+    )
+    return request, token
 
 
 async def _report_fallback_result(
