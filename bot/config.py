@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     digest_lease_seconds: float = Field(default=300.0, ge=1, le=86400)
     # The window a spike alert measures spend over, against the usual for a window that long.
     spike_window_seconds: int = Field(default=3600, ge=300, le=86400)
+    # How long a request to enable a global fallback waits for a second admin (two-person
+    # approval) before it expires.
+    approval_ttl_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
     # Whether `serve` runs the scheduler too: auto = when the database is SQLite.
     scheduler_in_web: Literal["auto", "on", "off"] = "auto"
     # How many requests' work (after their ack) one process carries at once; past it, a command

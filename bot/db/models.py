@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .crypto import EncryptedString
@@ -33,6 +43,8 @@ class Workspace(Base):
     token_set_by: Mapped[str | None] = mapped_column(String(32))
     token_set_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Two-person approval: enabling a global fallback needs a second admin's approval.
+    approval_required: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class Alias(Base):
@@ -280,4 +292,52 @@ class SpikeAlert(Base):
     paused_reason: Mapped[str | None] = mapped_column(String(64))
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FallbackRequest(Base):
+    """An admin's request to enable a global fallback, waiting for another admin (two-person
+    approval): pending, then approved, rejected or expired, each decided once. A workflow step
+    that asked for it waits on it (its execution, and the token to complete it with)."""
+
+    __tablename__ = "fallback_requests"
+    __table_args__ = (Index("ix_fallback_requests_due", "status", "expires_at"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id", ondelete="CASCADE"))
+    requester_id: Mapped[str] = mapped_column(String(32))
+    alias: Mapped[str | None] = mapped_column(String(32))
+    application_id: Mapped[str] = mapped_column(String(36))
+    duration: Mapped[str] = mapped_column(String(16))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    function_execution_id: Mapped[str | None] = mapped_column(String(64))
+    function_token: Mapped[str | None] = mapped_column(EncryptedString())
+
+
+class FallbackTimer(Base):
+    """A global fallback switched on for a while: when the worker switches it back off, and
+    where to say so. One per application; a person's change replaces or removes it."""
+
+    __tablename__ = "fallback_timers"
+    __table_args__ = (
+        PrimaryKeyConstraint("team_id", "application_id"),
+        Index("ix_fallback_timers_due", "off_at"),
+    )
+
+    team_id: Mapped[str] = mapped_column(ForeignKey("workspaces.team_id", ondelete="CASCADE"))
+    application_id: Mapped[str] = mapped_column(String(36))
+    alias: Mapped[str | None] = mapped_column(String(32))
+    channel_id: Mapped[str | None] = mapped_column(String(32))
+    thread_ts: Mapped[str | None] = mapped_column(String(32))
+    set_by: Mapped[str] = mapped_column(String(32))
+    approved_by: Mapped[str | None] = mapped_column(String(32))
+    off_at: Mapped[datetime]
+    lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

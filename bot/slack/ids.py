@@ -52,6 +52,21 @@ TOKEN_MODAL_CALLBACK = "quota_token_modal"
 TOKEN_SAVED_CALLBACK = TOKEN_MODAL_CALLBACK + "_done"
 TOKEN_BLOCK = "token"
 TOKEN_ACTION = "token_input"
+# *Enable global fallback* opens a dialog: for how long, then the switch (or, with two-person
+# approval on, a request that another admin approves or rejects).
+ENABLE_MODAL_CALLBACK = "quota_fallback_enable_modal"
+DURATION_BLOCK = "fallback_duration"
+DURATION_ACTION = "fallback_duration_input"
+APPROVE_ACTION = "quota_fallback_approve"
+REJECT_ACTION = "quota_fallback_reject"
+APPROVAL_ACTIONS_BLOCK = "quota_fallback_approval"
+# A console link's unfurl: its Refresh button.
+UNFURL_REFRESH_ACTION = "quota_unfurl_refresh"
+UNFURL_ACTIONS_BLOCK = "quota_unfurl_actions"
+# Workflow Builder steps (the `functions` of manifest.yml), by callback id.
+GET_QUOTA_STEP = "get_quota"
+REQUEST_FALLBACK_STEP = "request_global_fallback"
+POST_CARD_STEP = "post_quota_card"
 
 # Where a card lives decides how it is updated: a slash-command reply through its
 # response_url, a message the bot posted itself through chat.update, and a digest (many cards

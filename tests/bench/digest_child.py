@@ -70,7 +70,7 @@ async def seed(subscriptions: int, workspace_count: int, applications: int) -> d
                     bot_token=f"xoxb-bench-{team}",
                     bot_id=f"B{team}",
                     bot_user_id=f"U{team}",
-                    bot_scopes="commands,chat:write,users:read",
+                    bot_scopes="commands,chat:write,users:read,links:read,links:write",
                     user_id=ADMIN,
                     installed_at=clock.time(),
                 )

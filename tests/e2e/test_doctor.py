@@ -28,7 +28,7 @@ from tests.support.oauth import CLIENT_ID, CLIENT_SECRET
 from tests.support.server import BOT_TOKEN, SIGNING_SECRET, serve
 from tests.support.slack_server import TEAM_ID, SlackServer, Workspace
 
-SCOPES = "commands,chat:write,users:read"
+SCOPES = "commands,chat:write,users:read,links:read,links:write"
 ACME = Workspace("TAAAA", "Acme", "xoxb-acme-bot-token-0a1b", "UINSTA")
 BETA = Workspace("TBBBB", "Beta", "xoxb-beta-bot-token-2c3d", "UINSTB")
 OTHER_TOKEN = "platform-v1-" + "0" * 56 + "beta"
@@ -192,7 +192,7 @@ async def test_a_healthy_deployment_is_all_ticks(
         "✓ Database: ",
         "✓ Encryption key: opens every stored secret",
         f"✓ Slack: SLACK_BOT_TOKEN works — bot UBOT in workspace Acme ({TEAM_ID})",
-        "✓ Slack scopes: the bot has commands, chat:write, users:read",
+        "✓ Slack scopes: the bot has commands, chat:write, users:read, links:read, links:write",
         f"✓ Ace Data Cloud: workspace {TEAM_ID}'s token is valid, account acme-ops",
         "✓ Scheduler: last round ",
         f"✓ Public URL: {bot.base_url}/healthz answered 200, Quota Bot 0.2.0",
@@ -248,7 +248,7 @@ async def test_an_unreachable_database_is_named_and_the_other_checks_still_run(
     [
         (
             "0008",
-            "✗ Database: the schema is at revision 0008, the latest is 0009 — back up the "
+            "✗ Database: the schema is at revision 0008, the latest is 0010 — back up the "
             "database, then run `quota-bot migrate`",
         ),
         (None, "reachable but not migrated — run `quota-bot migrate`"),
@@ -314,8 +314,15 @@ async def test_a_bot_token_slack_refuses(
 @pytest.mark.parametrize(
     ("granted", "said"),
     [
-        ("commands,chat:write", "✗ Slack scopes: the bot lacks users:read — add them"),
-        ("commands", "✗ Slack scopes: the bot lacks chat:write, users:read — add them"),
+        (
+            "commands,chat:write",
+            "✗ Slack scopes: the bot lacks users:read, links:read, links:write — add them",
+        ),
+        (
+            "commands",
+            "✗ Slack scopes: the bot lacks chat:write, users:read, links:read, links:write "
+            "— add them",
+        ),
         (None, "✗ Slack scopes: Slack did not say which scopes the bot has"),
     ],
     ids=["one missing", "two missing", "not said"],
@@ -347,8 +354,9 @@ async def test_oauth_mode_counts_installations_and_names_a_revoked_one(
         "✗ Slack: the installation in Beta (TBBBB) does not work (token_revoked) — reinstall "
         "the app in that workspace",
     ]
-    assert "✓ Slack scopes: every working installation has commands, chat:write, users:read" in (
-        run.lines
+    assert (
+        "✓ Slack scopes: every working installation has commands, chat:write, users:read, links:read, links:write"
+        in (run.lines)
     )
     asked = {call.headers["Authorization"] for call in slack.calls_to("auth.test")}
     assert asked == {f"Bearer {ACME.bot_token}", f"Bearer {BETA.bot_token}"}
@@ -537,7 +545,8 @@ async def test_oauth_mode_names_an_installation_without_a_scope_or_a_readable_to
         "✗ Slack: 2 installation(s), 1 not working",
         "✗ Slack: the installation in Beta (TBBBB) does not work (its token cannot be decrypted) "
         "— reinstall the app in that workspace",
-        "✗ Slack scopes: 1 installation(s) lack users:read (Acme (TAAAA)) — add them under OAuth "
+        "✗ Slack scopes: 1 installation(s) lack users:read, links:read, links:write "
+        "(Acme (TAAAA)) — add them under OAuth "
         "& Permissions (or update the app from manifest.yml), then reinstall the app",
     ]
 

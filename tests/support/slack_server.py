@@ -49,7 +49,7 @@ class Workspace:
             "app_id": "A0001",
             "access_token": self.bot_token,
             "token_type": "bot",
-            "scope": "commands,chat:write,users:read",
+            "scope": "commands,chat:write,users:read,links:read,links:write",
             "bot_user_id": f"UBOT{self.team_id}",
             "team": None if self.org_wide else {"id": self.team_id, "name": self.name},
             "enterprise": {"id": self.enterprise_id, "name": "Org"} if self.enterprise_id else None,

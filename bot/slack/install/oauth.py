@@ -35,7 +35,7 @@ from .state import SignedStates
 logger = logging.getLogger(__name__)
 
 # What the code calls (manifest.yml declares the same; a test keeps them equal).
-BOT_SCOPES = ("commands", "chat:write", "users:read")
+BOT_SCOPES = ("commands", "chat:write", "users:read", "links:read", "links:write")
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 _OAUTH_PARAMETERS = frozenset({"code", "state", "error", "team"})

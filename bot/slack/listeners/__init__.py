@@ -18,25 +18,29 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from ...runtime import Runtime
-from . import commands
+from . import commands, functions
 from .buttons import (
+    approval,
     console_links,
     home_token,
     key_actions,
     refresh_card,
+    refresh_unfurl,
     refresh_usage,
     snooze,
     spike_snooze,
     toggle_fallback,
 )
-from .events import app_home_opened, uninstall
-from .views import key_cap, token
+from .events import app_home_opened, link_shared, uninstall
+from .views import enable_fallback, key_cap, token
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
     uninstall.register(app, runtime)  # app_uninstalled, tokens_revoked
     commands.register(app, runtime)  # /quota
     toggle_fallback.register(app, runtime)
+    enable_fallback.register(app, runtime)  # the Enable dialog's submission: for how long
+    approval.register(app, runtime)  # Approve, Reject (two-person approval)
     refresh_card.register(app, runtime)
     snooze.register(app, runtime)
     refresh_usage.register(app, runtime)
@@ -47,3 +51,6 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
     token.register(app, runtime)  # the token dialog's submission
     key_cap.register(app, runtime)  # the Set cap dialog's submission
     app_home_opened.register(app, runtime)
+    link_shared.register(app, runtime)  # console links unfurl as a compact card
+    refresh_unfurl.register(app, runtime)
+    functions.register(app, runtime)  # Workflow Builder steps
