@@ -355,9 +355,9 @@ async def test_oauth_mode_counts_installations_and_names_a_revoked_one(
         "the app in that workspace",
     ]
     assert (
-        "✓ Slack scopes: every working installation has commands, chat:write, users:read, links:read, links:write"
-        in (run.lines)
-    )
+        "✓ Slack scopes: every working installation has "
+        "commands, chat:write, users:read, links:read, links:write"
+    ) in run.lines
     asked = {call.headers["Authorization"] for call in slack.calls_to("auth.test")}
     assert asked == {f"Bearer {ACME.bot_token}", f"Bearer {BETA.bot_token}"}
 
