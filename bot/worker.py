@@ -14,12 +14,23 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from . import metrics
 from .runtime import Runtime
-from .services import alerts, digests, heartbeats, history, spikes
+from .services import (
+    alerts,
+    approvals,
+    digests,
+    fallback_timers,
+    heartbeats,
+    history,
+    spikes,
+    timed_fallback,
+)
 from .services.clock import utcnow
 from .services.errors import DatabaseUnavailable
-from .services.rounds import Round
+from .services.rounds import READ_DEADLINE, Round
+from .services.workspaces import platform_token
 from .slack.install.tokens import SlackAccess
 from .slack.outbound import alerts as outbound_alerts
+from .slack.outbound import approvals as outbound_approvals
 from .slack.outbound import digests as outbound_digests
 from .slack.outbound import spikes as outbound_spikes
 
@@ -47,9 +58,13 @@ async def run_scheduler(runtime: Runtime, access: SlackAccess, *, stop: asyncio.
     async def alerts_(now: datetime) -> None:
         await alert_round(runtime, access, now=now)
 
+    async def guard_rails(now: datetime) -> None:
+        await guard_round(runtime, access, now=now)
+
     await asyncio.gather(
         _loop(runtime, "digests", digests_and_history, stop),
         _loop(runtime, "alerts", alerts_, stop),
+        _loop(runtime, "guard rails", guard_rails, stop),
     )
 
 
@@ -209,3 +224,35 @@ def _spike_checker(
                 logger.exception("Spike check for channel=%s failed", watch.channel_id)
 
     return check_spike
+
+
+async def guard_round(runtime: Runtime, access: SlackAccess, *, now: datetime) -> int:
+    """Expire the approval requests nobody decided in time, and switch back the timed
+    fallbacks whose time is up: each claimed once across workers. How many were handled."""
+    client_for = _per_team(access)
+    expired = await approvals.claim_expired(runtime.db, now=now)
+    for request in expired:
+        try:
+            client = await client_for(request.team_id)
+            await outbound_approvals.tell_expired(runtime, client, request)
+        except Exception:  # one request's trouble never stops the others
+            logger.exception("Expiring request %s failed", request.id)
+
+    async def token_for(team_id: str) -> str:
+        return await platform_token(runtime.db, team_id, runtime.fallback_token)
+
+    timers = await fallback_timers.claim_due(runtime.db, now=now)
+    for timer in timers:
+        try:
+            await timed_fallback.switch_back(
+                runtime.acedata,
+                runtime.db,
+                timer,
+                token_for=token_for,
+                say=outbound_approvals.switched_back_teller(await client_for(timer.team_id)),
+                deadline=READ_DEADLINE,
+                lock_wait=runtime.settings.fallback_lock_wait,
+            )
+        except Exception:
+            logger.exception("Timed fallback for application=%s failed", timer.application_id)
+    return len(expired) + len(timers)

@@ -38,6 +38,7 @@ RESERVED_WORDS = frozenset(
         "audit",
         "usage",
         "keys",
+        "policy",
     }
 )
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..acedata import AceDataClient, AceDataError
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import utcnow
 from . import audit
+from .fallback_timers import Timer, Where, replace_timer, still_claimed
 from .locks import LockBusy, application_lock
 from .quota import QuotaSnapshot, read_quota, with_history
 
@@ -27,12 +31,26 @@ def on_off(value: bool | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class TimerChange:
+    """What a person's switch does to the application's timer: on until `off_at` (None: until
+    turned off), said in `where` when it goes back off."""
+
+    off_at: datetime | None
+    where: Where
+    approved_by: str | None = None
+
+
+@dataclass(frozen=True)
 class FallbackRequest:
     team_id: str
     user_id: str
     alias: str | None
     application_id: str
     enable: bool
+    # A person's switch replaces the timer; a worker's switch back names the timer it claimed
+    # (and does nothing if a person has replaced it since).
+    timer: TimerChange | None = None
+    switch_back: Timer | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,8 @@ class FallbackResult:
     error: AceDataError | None = None
     uncertain: bool = False
     audit_missing: bool = False
+    # The fallback is on, but the time to switch it back off could not be saved.
+    timer_missing: bool = False
 
 
 async def record_attempt(
@@ -100,7 +120,11 @@ async def set_global_fallback(
         async with application_lock(
             db, team_id=request.team_id, application_id=request.application_id, wait=lock_wait
         ):
+            if request.switch_back is not None and not await _still_claimed(db, request):
+                return FallbackResult("cancelled", None, None, None)
             result = await _change(client, token, request, deadline=deadline)
+            if request.timer is not None and result.outcome in ("changed", "unchanged"):
+                result = await _save_timer(db, request, request.timer, result)
             if result.snapshot is not None:
                 result = replace(
                     result, snapshot=await with_history(db, request.team_id, result.snapshot)
@@ -113,6 +137,7 @@ async def set_global_fallback(
                     before=result.before,
                     after=result.after,
                     error=result.error,
+                    detail=_detail(request),
                 )
             except DatabaseUnavailable as exc:
                 logger.error(
@@ -127,6 +152,58 @@ async def set_global_fallback(
     except LockBusy:
         await record_attempt(db, request, outcome="busy", detail="another change in flight")
         raise
+
+
+def _detail(request: FallbackRequest) -> str | None:
+    """Who else had a hand in the change, and for how long it was made."""
+    if request.switch_back is not None:
+        return f"timer set by {request.switch_back.set_by} ran out"
+    parts = []
+    if request.timer is not None and request.timer.approved_by is not None:
+        parts.append(f"approved by {request.timer.approved_by}")
+    if request.enable and request.timer is not None and request.timer.off_at is not None:
+        parts.append(f"until {request.timer.off_at.isoformat(timespec='minutes')}")
+    return "; ".join(parts) or None
+
+
+async def _still_claimed(db: Database, request: FallbackRequest) -> bool:
+    assert request.switch_back is not None
+    timer = request.switch_back
+
+    async def read(session: AsyncSession) -> bool:
+        return await still_claimed(session, timer)
+
+    return await db.run(read)
+
+
+async def _save_timer(
+    db: Database, request: FallbackRequest, timer: TimerChange, result: FallbackResult
+) -> FallbackResult:
+    """The person's change is made: their timer replaces the application's."""
+
+    async def write(session: AsyncSession) -> None:
+        await replace_timer(
+            session,
+            db,
+            team_id=request.team_id,
+            application_id=request.application_id,
+            off_at=timer.off_at if request.enable else None,
+            where=timer.where,
+            set_by=request.user_id,
+            approved_by=timer.approved_by,
+        )
+
+    try:
+        await db.run(write)
+    except DatabaseUnavailable as exc:
+        logger.error(
+            "Fallback timer for team=%s application=%s not saved: %s",
+            request.team_id,
+            request.application_id,
+            exc,
+        )
+        return replace(result, timer_missing=request.enable and timer.off_at is not None)
+    return result
 
 
 async def _change(
@@ -149,7 +226,7 @@ async def _change(
         )
     except AceDataError as exc:
         logger.warning("Fallback change failed for %s: %s", request.application_id, exc)
-        if _refused(exc):
+        if refused(exc):
             return FallbackResult("failed", before, None, current, exc)
         send_error = exc  # a timeout or 5xx may still have been applied: read to find out
     try:
@@ -170,7 +247,7 @@ async def _change(
     return FallbackResult("mismatch", before, after, snapshot)
 
 
-def _refused(error: AceDataError) -> bool:
+def refused(error: AceDataError) -> bool:
     """A 4xx answer (but 408) means the change was not made; anything else leaves it open."""
     status = error.status_code
     return status is not None and 400 <= status < 500 and status != 408

@@ -12,6 +12,7 @@ from decimal import Context, Decimal, localcontext
 from ..acedata import AceDataClient, AceDataError, Application
 from ..db.database import Database, DatabaseUnavailable
 from ..db.models import utcnow
+from .fallback_timers import off_at
 from .forecast import Forecast, forecast
 from .history import record_and_read
 
@@ -26,6 +27,8 @@ class QuotaSnapshot:
     global_balance: Application | None
     as_of: datetime
     forecast: Forecast | None = None
+    # A timed global fallback: when it goes back off.
+    fallback_until: datetime | None = None
 
     @property
     def percent_left(self) -> Decimal | None:
@@ -97,7 +100,13 @@ async def with_history(db: Database, team_id: str, snapshot: QuotaSnapshot) -> Q
         if snapshot.global_balance
         else None,
     )
-    return replace(snapshot, forecast=outlook)
+    until = None
+    if app.allow_consume_global:
+        try:
+            until = await off_at(db, team_id=team_id, application_id=app.id)
+        except DatabaseUnavailable as exc:
+            logger.warning("Fallback timer unavailable for %s (team=%s): %s", app.id, team_id, exc)
+    return replace(snapshot, forecast=outlook, fallback_until=until)
 
 
 async def global_balance_or_none(

@@ -149,6 +149,24 @@ class KeyTarget(_Value):
     key_id: KeyId
 
 
+class ApprovalChoice(_Value):
+    """*Approve* or *Reject* on a fallback request: which request (untrusted)."""
+
+    request: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+
+
+class EnableDialog(_Value):
+    """What the Enable dialog carries back (its private_metadata): the pressed card and where
+    it was, re-checked like a button value."""
+
+    target: ToggleTarget
+    channel: Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,32}$")]
+    ts: Annotated[str, StringConstraints(pattern=r"^\d{1,12}\.\d{1,8}$")] | None
+    ephemeral: StrictBool
+    block_id: Annotated[str, StringConstraints(max_length=255)] | None
+    response_url: Annotated[str, StringConstraints(max_length=1000)] | None
+
+
 def encode(target: BaseModel) -> str:
     return json.dumps(target.model_dump(), separators=(",", ":"))
 
@@ -175,6 +193,14 @@ def decode_usage(raw: str | None) -> UsageTarget:
 
 def decode_key(raw: str | None) -> KeyTarget:
     return _decode(KeyTarget, raw)
+
+
+def decode_approval(raw: str | None) -> ApprovalChoice:
+    return _decode(ApprovalChoice, raw)
+
+
+def decode_enable_dialog(raw: str | None) -> EnableDialog:
+    return _decode(EnableDialog, raw)
 
 
 def _decode(model: type[ValueT], raw: str | None) -> ValueT:

@@ -124,7 +124,7 @@ async def test_the_fallback_switch(
         status, body = await linked.as_team(OTHER_TEAM).post_form({"payload": json.dumps(payload)})
         assert (status, body) == (200, "")
     else:
-        key = await linked.press(card.body, TOGGLE_ACTION, user=ROLES[role])
+        key = await linked.press_switch(card.body, TOGGLE_ACTION, user=ROLES[role])
         said = await linked.slack.wait_for_response(key)
         if role not in MAY_CHANGE:
             assert refused(role, said["text"])

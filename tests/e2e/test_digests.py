@@ -886,7 +886,7 @@ async def test_switching_the_fallback_on_a_digest_updates_the_digest_and_notes_i
     digest = {"blocks": blocks_of(posted), "text": posted.data.get("text")}
     assert "global fallback OFF" in "\n".join(texts(digest["blocks"]))
 
-    key = await bot.press(digest, TOGGLE_ACTION, user=ADMIN, message_ts=POSTED_TS)
+    key = await bot.press_switch(digest, TOGGLE_ACTION, user=ADMIN, message_ts=POSTED_TS)
     updated = await bot.slack.wait_for_call("chat.update")
     await bot.settle()
 

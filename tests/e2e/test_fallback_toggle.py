@@ -15,7 +15,7 @@ import respx
 from sqlalchemy import Engine, text
 
 from bot.config import Settings
-from bot.slack.ids import REFRESH_ACTION, TOGGLE_ACTION
+from bot.slack.ids import ENABLE_MODAL_CALLBACK, REFRESH_ACTION, TOGGLE_ACTION
 from tests.support.client import (
     ADMIN,
     APP_ID,
@@ -61,16 +61,32 @@ def fallback_rows(db: Engine) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
-async def test_card_offers_the_change_with_a_confirm_that_states_the_consequence(
+async def test_card_offers_the_change_with_a_dialog_that_states_the_consequence(
     bot: BotClient, fake_app: FakeApplication
 ) -> None:
     off_card = await card_for(bot)
     assert button_labels(off_card["blocks"]) == ["Enable global fallback", "Refresh", *LINKS]
     _, enable = find_button(off_card["blocks"], TOGGLE_ACTION)
-    assert enable["confirm"]["text"]["text"] == (
+    assert "confirm" not in enable  # the dialog it opens is its confirm
+
+    await bot.press(off_card, TOGGLE_ACTION, user=ADMIN)
+    await bot.settle()
+    view = bot.slack.calls_to("views.open")[-1].data["view"]
+    assert view["callback_id"] == ENABLE_MODAL_CALLBACK
+    assert view["blocks"][0]["text"]["text"] == (
         "When *prod*'s own quota runs out, calls will be paid from the global balance "
         "(1,234.50 Credits left)."
     )
+    options = view["blocks"][1]["element"]["options"]
+    assert [option["text"]["text"] for option in options] == [
+        "Until someone turns it off",
+        "For 1 hour",
+        "For 4 hours",
+        "Until 09:00 tomorrow (UTC)",
+    ]
+    assert view["submit"]["text"] == "Enable"
+    await bot.settle()
+    assert fake_app.posts == []  # nothing changes until the dialog is submitted
 
     fake_app.allow = True
     on_card = await card_for(bot)
@@ -88,7 +104,7 @@ async def test_admin_enables_fallback(
     card = await card_for(bot)
     fake_app.log.clear()
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     updated = await bot.slack.wait_for_response(key)
 
     assert fake_app.posts == [{"allow_consume_global": True}]
@@ -111,7 +127,7 @@ async def test_listed_admin_disables_fallback(
 ) -> None:
     fake_app.allow = True
     card = await card_for(bot)
-    key = await bot.press(card, TOGGLE_ACTION, user=LISTED_ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=LISTED_ADMIN)
     await bot.slack.wait_for_response(key)
     assert fake_app.posts == [{"allow_consume_global": False}]
     note = await bot.slack.wait_for_call("chat.postMessage")
@@ -124,7 +140,7 @@ async def test_member_is_refused_and_nothing_is_sent(
     card = await card_for(bot)
     calls = len(fake_app.log)
 
-    key = await bot.press(card, TOGGLE_ACTION, user=MEMBER)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=MEMBER)
     reply = await bot.slack.wait_for_response(key)
 
     assert reply["response_type"] == "ephemeral"
@@ -177,7 +193,7 @@ async def test_button_naming_what_is_not_this_workspaces_is_refused(
     card = await card_for(bot)
     calls = len(acedata.calls)
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN, value=json.dumps(value))
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN, value=json.dumps(value))
     reply = await bot.slack.wait_for_response(key)
 
     assert expected in reply["text"]
@@ -205,7 +221,7 @@ async def test_garbage_button_value_is_refused_clearly(
 ) -> None:
     card = await card_for(bot)
     before, calls = table_rows(db), len(fake_app.log)
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN, value=value)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN, value=value)
     reply = await bot.slack.wait_for_response(key)
     assert "This button's data could not be read" in reply["text"]
     assert len(fake_app.log) == calls
@@ -222,7 +238,7 @@ async def test_switch_without_a_token_says_how_to_set_one(
     card = await card_for(bot)
     with db.begin() as connection:
         connection.execute(text("UPDATE workspaces SET acedata_token = NULL"))
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     reply = await bot.slack.wait_for_response(key)
     assert "No Ace Data Cloud token is set" in reply["text"]
     assert fake_app.posts == []
@@ -235,7 +251,7 @@ async def test_stale_card_is_refreshed_without_sending_anything(
     card = await card_for(bot)
     fake_app.allow = True  # someone enabled it in the console since the card was posted
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     await bot.slack.wait_for_response(key)
     await bot.slack.wait_for_response_count(key, 2)
     refreshed, note = bot.slack.responses[key]
@@ -272,7 +288,7 @@ async def test_failed_change_leaves_the_card_and_records_the_failure(
     card = await card_for(bot)
     fake_app.post_answer = answer
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     reply = await bot.slack.wait_for_response(key)
 
     assert reply["response_type"] == "ephemeral"
@@ -301,7 +317,7 @@ async def test_change_made_despite_an_unclear_answer_is_reported_as_made(
     fake_app.post_answer = answer
     fake_app.applies_despite_answer = True
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     updated = await bot.slack.wait_for_response(key)
 
     assert updated["replace_original"] is True
@@ -326,7 +342,7 @@ async def test_unreadable_state_after_a_failed_change_says_it_may_have_happened(
 
     fake_app.get_route.side_effect = get_then_fail
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     reply = await bot.slack.wait_for_response(key)
 
     assert "may or may not have been made: press *Refresh* to see" in reply["text"]
@@ -346,7 +362,7 @@ async def test_change_while_another_is_in_flight_waits_then_gives_up(
             {"team": TEAM_ID, "app": APP_ID, "now": datetime.now(UTC)},
         )
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     reply = await bot.slack.wait_for_response(key)
 
     assert "Another change to *prod*'s global fallback is in progress" in reply["text"]
@@ -367,7 +383,7 @@ async def test_lock_left_by_a_crashed_process_is_taken_over(
             {"team": TEAM_ID, "app": APP_ID, "then": datetime.now(UTC) - timedelta(minutes=5)},
         )
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     await bot.slack.wait_for_response(key)
 
     assert fake_app.posts == [{"allow_consume_global": True}]
@@ -384,7 +400,7 @@ async def test_change_is_reported_even_when_the_card_cannot_be_updated(
             block["block_id"] = block["block_id"].replace(":command", ":message")
     bot.slack.failures["chat.update"] = "message_not_found"
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     reply = await bot.slack.wait_for_response(key)
 
     assert "Global fallback for *prod* is ON, but the card could not be updated" in reply["text"]
@@ -400,7 +416,7 @@ async def test_thread_note_that_cannot_be_posted_is_explained(
     card = await card_for(bot)
     bot.slack.failures["chat.postMessage"] = "not_in_channel"
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     await bot.slack.wait_for_response_count(key, 2)
     updated, note = bot.slack.responses[key]
 
@@ -420,6 +436,15 @@ async def test_double_click_changes_once(
         *(bot.post_form({"payload": json.dumps(payload)}) for payload in (first, second))
     )
     assert answers == [(200, ""), (200, "")]
+    await bot.settle()
+    opened = bot.slack.calls_to("views.open")
+    by_user = {ADMIN: 0, LISTED_ADMIN: 0}
+    for number, call in enumerate(opened, start=1):
+        by_user[ADMIN if call.data["trigger_id"] == first["trigger_id"] else LISTED_ADMIN] = number
+    await asyncio.gather(
+        bot.choose_duration(user=ADMIN, dialog=by_user[ADMIN]),
+        bot.choose_duration(user=LISTED_ADMIN, dialog=by_user[LISTED_ADMIN]),
+    )
     await bot.slack.wait_for_response(first["response_url"].rsplit("/", 1)[1])
     await bot.slack.wait_for_response(second["response_url"].rsplit("/", 1)[1])
     await _wait_for_rows(db, 2)
@@ -438,9 +463,15 @@ async def test_replayed_request_is_rejected_even_within_the_window(
     body = urlencode({"payload": json.dumps(payload)})
     headers = bot.signed_headers(body)
 
+    dialogs = len(bot.slack.calls_to("views.open"))
     first = await bot.post(body, headers, FORM)
-    await bot.slack.wait_for_response(key)
+    await bot.settle()
     replay = await bot.post(body, headers, FORM)
+    await bot.settle()
+    # the replay opens no second dialog
+    assert len(bot.slack.calls_to("views.open")) == dialogs + 1
+    await bot.choose_duration(user=ADMIN)
+    await bot.slack.wait_for_response(key)
 
     await bot.settle()
     assert first == (200, "")
@@ -488,7 +519,7 @@ async def test_card_the_bot_posted_itself_is_updated_with_chat_update(
         if block["type"] == "actions":
             block["block_id"] = block["block_id"].replace(":command", ":message")
 
-    await bot.press(card, TOGGLE_ACTION, user=ADMIN, message_ts="1700000099.000300")
+    await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN, message_ts="1700000099.000300")
     update = await bot.slack.wait_for_call("chat.update")
 
     assert update.data["channel"] == "C0001"
@@ -512,7 +543,7 @@ async def test_audit_lists_recent_events_for_admins_only(
     bot: BotClient, fake_app: FakeApplication, db: Engine
 ) -> None:
     card = await card_for(bot)
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     await bot.slack.wait_for_response(key)
 
     log = await bot.quota("audit prod", user=ADMIN)
@@ -543,7 +574,7 @@ async def test_change_is_reported_as_made_when_the_thread_note_connection_drops(
     card = await card_for(bot)
     bot.slack.drops.add("chat.postMessage")
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     await bot.slack.wait_for_response_count(key, 2)
     updated, told = bot.slack.responses[key]
 
@@ -565,7 +596,7 @@ async def test_change_is_reported_as_made_when_the_re_read_amount_is_absurd(
     card = await card_for(bot)
     fake_app.remaining = "Infinity"
 
-    key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     updated = await bot.slack.wait_for_response(key)
 
     blocks = json.dumps(updated["blocks"])
@@ -604,6 +635,8 @@ async def test_an_ephemeral_card_is_updated_through_its_response_url_and_gets_no
     payload["container"]["is_ephemeral"] = True
 
     await bot.post_form({"payload": json.dumps(payload)})
+    await bot.settle()
+    await bot.choose_duration(user=ADMIN)
     updated = await bot.slack.wait_for_response(key)
     await bot.settle()
 
@@ -681,7 +714,7 @@ async def test_a_switch_in_flight_when_the_bot_stops_is_finished_and_audited(
         await bot.quota(f"link prod {APP_ID}", user=ADMIN)
         card = await card_for(bot)
         fake.latency = 0.3  # the switch is still going when the process is told to stop
-        key = await bot.press(card, TOGGLE_ACTION, user=ADMIN)
+        key = await bot.press_switch(card, TOGGLE_ACTION, user=ADMIN)
     # The server has shut down; the switch it had acknowledged was carried to the end.
     assert fake.posts == [{"allow_consume_global": True}]
     assert [row[-2] for row in fallback_rows(db)] == ["changed"]

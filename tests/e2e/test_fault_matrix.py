@@ -155,7 +155,7 @@ async def test_toggle_when_ace_data_cloud_fails(
     fake.post_answer = ACEDATA_FAULTS[fault][0]
     audited = len(rows(db, "SELECT id FROM audit_events WHERE action = 'fallback'"))
 
-    key = await linked.press(reply.body, TOGGLE_ACTION, user=ADMIN)
+    key = await linked.press_switch(reply.body, TOGGLE_ACTION, user=ADMIN)
     await linked.slack.wait_for_response(key)
     await linked.settle()
 
@@ -289,7 +289,7 @@ async def test_toggle_when_slack_fails_to_take_the_thread_note(
     assert reply is not None
     slack_fails(slack, "chat.postMessage", fault)
 
-    key = await linked.press(reply.body, TOGGLE_ACTION, user=ADMIN)
+    key = await linked.press_switch(reply.body, TOGGLE_ACTION, user=ADMIN)
     await linked.slack.wait_for_response(key)
     await linked.settle()
 

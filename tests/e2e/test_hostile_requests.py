@@ -133,8 +133,11 @@ async def test_toggle_press_resent_as_a_retry_is_refused(
     headers = bot.signed_headers(body, timestamp=int(time.time()) - 4 * 60)
 
     assert await bot.post(body, headers, FORM) == (200, "")
+    await bot.settle()
+    await bot.choose_duration(user=ADMIN)  # the Enable dialog the press opened
     await bot.slack.wait_for_response(key)
     await bot.slack.wait_for_call("chat.postMessage")
+    dialogs = len(bot.slack.calls_to("views.open"))
     for attempt in ("1", "2"):
         retry = {**headers, **RETRY_HEADERS, "x-slack-retry-num": attempt}
         # Acknowledged like any request (the check runs after the ack), and nothing done.
@@ -142,6 +145,7 @@ async def test_toggle_press_resent_as_a_retry_is_refused(
     await settle()
 
     assert fake_app.posts == [{"allow_consume_global": True}]
+    assert len(bot.slack.calls_to("views.open")) == dialogs  # no dialog opened again
     assert len(bot.slack.calls_to("chat.postMessage")) == 1
     assert len(bot.slack.responses[key]) == 1
     assert [row[3] for row in audit_rows(db, "fallback")] == ["changed"]
@@ -508,7 +512,7 @@ async def test_token_echoed_by_a_failed_switch_is_redacted(
     echo, headers = answer
     fake_app.post_answer = httpx.Response(status, json=echo, headers=headers)
 
-    key = await bot.press(toggle_card(), TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(toggle_card(), TOGGLE_ACTION, user=ADMIN)
     reply = await bot.slack.wait_for_response(key)
 
     assert "Global fallback was not changed." in reply["text"]
@@ -534,7 +538,7 @@ async def test_trace_id_that_grows_when_redacted_is_still_audited(
         403, json={"error": {"code": "forbidden", "message": "No"}}, headers={"x-trace-id": trace}
     )
 
-    key = await bot.press(toggle_card(), TOGGLE_ACTION, user=ADMIN)
+    key = await bot.press_switch(toggle_card(), TOGGLE_ACTION, user=ADMIN)
     reply = await bot.slack.wait_for_response(key)
 
     assert "Global fallback was not changed." in reply["text"]

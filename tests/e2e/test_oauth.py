@@ -215,7 +215,7 @@ async def test_workspace_b_cannot_reach_workspace_a_by_alias_application_or_card
     by_alias = await bot_b.quota("prod", user=INSTALLER_B)
     by_id = await bot_b.quota(APP_ID, user="UMEMBER")
     refresh = await bot_b.press(card.body, REFRESH_ACTION, user=INSTALLER_B)
-    toggle = await bot_b.press(card.body, TOGGLE_ACTION, user=INSTALLER_B)
+    toggle = await bot_b.press_switch(card.body, TOGGLE_ACTION, user=INSTALLER_B)
 
     assert by_alias is not None and "prod" in by_alias.text and "Midjourney" not in by_alias.text
     assert by_id is not None and "Midjourney" not in by_id.text

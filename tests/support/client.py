@@ -338,8 +338,48 @@ class BotClient:
         assert (status, body) == (200, "")
         return key
 
+    async def press_switch(
+        self,
+        card: dict[str, Any],
+        action_prefix: str,
+        *,
+        user: str,
+        duration: str = "until_off",
+        **options: Any,
+    ) -> str:
+        """Press a fallback switch as `user`; when it opens the Enable dialog, choose
+        `duration` and submit it, as a person would. The key of the press's response_url
+        (where the dialog's answers go too)."""
+        opened = len(self.slack.calls_to("views.open"))
+        key = await self.press(card, action_prefix, user=user, **options)
+        await self.settle()
+        if len(self.slack.calls_to("views.open")) > opened:
+            await self.choose_duration(user=user, duration=duration, dialog=opened + 1)
+        return key
+
+    async def choose_duration(
+        self, *, user: str, duration: str = "until_off", dialog: int | None = None
+    ) -> dict[str, Any]:
+        """Submit the Enable dialog the bot opened (the `dialog`-th views.open, else the
+        last) with `duration` chosen."""
+        calls = self.slack.calls_to("views.open")
+        view = (calls[dialog - 1] if dialog else calls[-1]).data["view"]
+        view = json.loads(view) if isinstance(view, str) else view
+        chosen = {"selected_option": {"value": duration}}
+        return await self.submit_view(
+            view["callback_id"],
+            {"fallback_duration": {"fallback_duration_input": chosen}},
+            user=user,
+            private_metadata=view.get("private_metadata", ""),
+        )
+
     async def submit_view(
-        self, callback_id: str, values: dict[str, dict[str, Any]], *, user: str
+        self,
+        callback_id: str,
+        values: dict[str, dict[str, Any]],
+        *,
+        user: str,
+        private_metadata: str = "",
     ) -> dict[str, Any]:
         payload = {
             "type": "view_submission",
@@ -352,7 +392,7 @@ class BotClient:
                 "id": "V0001",
                 "type": "modal",
                 "callback_id": callback_id,
-                "private_metadata": "",
+                "private_metadata": private_metadata,
                 "blocks": [],
                 "state": {"values": values},
             },

@@ -29,6 +29,7 @@ from .format import (
     percent,
     quantity,
     slack_date,
+    slack_time,
     title,
     unit,
 )
@@ -58,7 +59,7 @@ def quota_card(
         f"*Remaining*\n{quantity(app)}",
         f"*Used*\n{used if used == 'unreadable' else f'{used} {unit(app)}'}",
         f"*Left*\n{percent(snapshot.percent_left)}",
-        f"*Global fallback*\n{fallback_state(app.allow_consume_global)}",
+        f"*Global fallback*\n{_fallback(snapshot)}",
         f"*Global balance*\n{_balance(snapshot.global_balance)}",
     ]
     if snapshot.forecast is not None:
@@ -83,6 +84,14 @@ def quota_card(
             elements=card_buttons(snapshot, alias, toggleable=toggleable, console=console),
         ),
     )
+
+
+def _fallback(snapshot: QuotaSnapshot) -> str:
+    """ON, OFF or unknown; a timed fallback says until when (in each reader's own zone)."""
+    state = fallback_state(snapshot.application.allow_consume_global)
+    if snapshot.application.allow_consume_global and snapshot.fallback_until is not None:
+        return f"{state} until {slack_time(snapshot.fallback_until)}"
+    return state
 
 
 def quota_card_text(snapshot: QuotaSnapshot, alias: str | None) -> str:
@@ -133,29 +142,29 @@ def card_buttons(
 def _toggle_button(
     snapshot: QuotaSnapshot, alias: str | None, target: ids.CardTarget, enable: bool
 ) -> ButtonElement:
-    verb = "Enable" if enable else "Disable"
-    name = named(alias, snapshot.application.id)
+    value = ids.encode(ids.ToggleTarget(**target.model_dump(), enable=enable))
     if enable:
-        consequence = (
-            f"When {name}'s own quota runs out, calls will be paid from the global balance "
-            f"({_balance(snapshot.global_balance)} left)."
+        # Enabling opens a dialog (for how long, and whether approval is needed): its confirm.
+        return ButtonElement(
+            text=PlainTextObject(text="Enable global fallback"),
+            action_id=f"{ids.TOGGLE_ACTION}:enable",
+            value=value,
+            style="primary",
         )
-    else:
-        consequence = (
-            f"Calls will fail once {name}'s own quota is used up, instead of being paid from the "
-            "global balance."
-        )
-    value = ids.ToggleTarget(**target.model_dump(), enable=enable)
+    name = named(alias, snapshot.application.id)
     return ButtonElement(
-        text=PlainTextObject(text=f"{verb} global fallback"),
-        action_id=f"{ids.TOGGLE_ACTION}:{'enable' if enable else 'disable'}",
-        value=ids.encode(value),
-        style="primary" if enable else "danger",
+        text=PlainTextObject(text="Disable global fallback"),
+        action_id=f"{ids.TOGGLE_ACTION}:disable",
+        value=value,
+        style="danger",
         confirm=ConfirmObject(
-            title=PlainTextObject(text=f"{verb} global fallback?"),
-            text=MarkdownTextObject(text=consequence),
-            confirm=PlainTextObject(text=verb),
+            title=PlainTextObject(text="Disable global fallback?"),
+            text=MarkdownTextObject(
+                text=f"Calls will fail once {name}'s own quota is used up, instead of being "
+                "paid from the global balance."
+            ),
+            confirm=PlainTextObject(text="Disable"),
             deny=PlainTextObject(text="Cancel"),
-            style="primary" if enable else "danger",
+            style="danger",
         ),
     )

@@ -49,6 +49,12 @@ def slack_date(moment: datetime) -> str:
     return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} at {{time}}|{fallback}>"
 
 
+def slack_time(moment: datetime) -> str:
+    """A time of day (with the date when not today) every reader sees in their own zone."""
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(moment.timestamp())}^{{time}} {{date_short_pretty}}|{fallback}>"
+
+
 def title(application: Application) -> str:
     """The service's title, cut to a length every surface can hold (not escaped)."""
     return clip(application.title, MAX_TITLE)

@@ -84,6 +84,8 @@ def help_blocks() -> Blocks:
         "`/quota alert` lists them, `/quota alert &lt;alias&gt; off` removes one",
         f"`{USAGE['alert spike']}` — tell this channel when the alias spends N times its usual "
         "rate (default 4) (admins)",
+        f"`{USAGE['policy']}` — whether enabling a global fallback needs a second admin's "
+        "approval; `approval on|off` changes it (admins)",
         f"`{USAGE['help']}` — this help",
     ]
     return blocks(
@@ -95,7 +97,8 @@ def help_blocks() -> Blocks:
                     text="Aliases are 1 to 32 characters of a-z, 0-9, `-`, `_`, `.`, starting "
                     "with a letter or digit. A channel alias shadows a workspace alias of the "
                     "same name. Admins are Slack workspace admins and owners, plus the users "
-                    "listed by `/quota admins`."
+                    "listed by `/quota admins`. *Enable global fallback* asks for how long (until turned off, "
+                    "1 hour, 4 hours, until 09:00 tomorrow); Quota Bot switches it back then."
                 )
             ]
         ),

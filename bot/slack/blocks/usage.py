@@ -21,6 +21,7 @@ _FORMS = {
     "alert spike": "/quota alert <alias> spike [N]|off",
     "usage": "/quota usage <alias> [today|7d|30d]",
     "keys": "/quota keys <alias>",
+    "policy": "/quota policy [approval on|off]",
     "help": "/quota help",
 }
 # The right forms, escaped for mrkdwn (where `<alias>` would otherwise be a link).

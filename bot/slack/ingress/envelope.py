@@ -98,6 +98,13 @@ class ViewSubmission(_Shape):
         value = field.get("value")
         return value.strip() if isinstance(value, str) else ""
 
+    def chosen_value(self, block_id: str, action_id: str) -> str:
+        """The value of the option chosen in one radio or select input; empty when none."""
+        field = self.view.state.values.get(block_id, {}).get(action_id, {})
+        option = field.get("selected_option")
+        value = option.get("value") if isinstance(option, dict) else None
+        return value if isinstance(value, str) else ""
+
 
 _SHAPES: dict[str, type[_Shape]] = {
     "block_actions": ButtonPress,

@@ -40,6 +40,7 @@ class MessagePress(PressContext):
     message_ts: str | None
     is_ephemeral: bool
     block_id: str | None
+    trigger_id: str = ""  # to open a dialog with, for a few seconds after the press
 
     @classmethod
     def of(cls, runtime: Runtime, context: AsyncBoltContext, client: AsyncWebClient) -> Self:

@@ -52,8 +52,6 @@ _ACTIONS = {
 class KeyContext(MessagePress):
     """A press of a key button: the message it is on, and how to update it."""
 
-    trigger_id: str = ""
-
     @property
     def on_keys_list(self) -> bool:
         """Pressed on a keys list the bot can edit (not, say, on a spike alert)."""

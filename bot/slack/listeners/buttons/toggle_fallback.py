@@ -1,124 +1,113 @@
-"""The quota card's *Enable/Disable global fallback* button (admins): sets the explicit value
-the button names, re-reads to confirm, updates the card, notes it in the thread and audits."""
+"""The quota card's *Enable/Disable global fallback* button (admins). *Disable* sets the
+explicit value the button names at once (after Slack's confirm), re-reads to confirm, updates
+the card, notes it in the thread and audits. *Enable* opens a dialog first — for how long, and
+whether a second admin must approve — whose submission makes the change
+(`views/enable_fallback.py`)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import re
 
-from slack_bolt.async_app import AsyncApp
+import aiohttp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from ....runtime import Runtime
-from ....services.errors import AliasNotFound, ApplicationNotLinked, TargetMoved
-from ....services.fallback import (
-    FallbackRequest,
-    FallbackResult,
-    record_attempt,
-    record_unreadable_button,
-    set_global_fallback,
-)
-from ....services.locks import LockBusy
-from ... import blocks, ids
-from ...ids import InvalidButtonValue
-from ..pipeline import button
-from .card_context import DEADLINE, CardContext, card_failure_text, check_target
+from ....services import approvals
+from ....services.fallback import TimerChange
+from ....services.fallback_timers import Where
+from ....services.quota import global_balance_or_none
+from ... import ids
+from ...api_errors import slack_error
+from ...blocks import approval as approval_blocks
+from ...blocks.format import quantity
+from ...ids import InvalidButtonValue, ToggleTarget
+from ..pipeline import after_ack, run_answering_failures
+from .card_context import CardContext, card_failure_text
+from .fallback_switch import authorized_fallback_request, switch_now, ttl
 
 logger = logging.getLogger(__name__)
 
+# The dialog must open within Slack's 3 seconds of the press: the balance is read quickly.
+BALANCE_READ_DEADLINE = 1.5
+
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    app.action(re.compile(rf"^{ids.TOGGLE_ACTION}(:\w+)?$"))(
-        button(runtime, CardContext.of, toggle_fallback, failure_text=card_failure_text)
-    )
+    @app.action(re.compile(rf"^{ids.TOGGLE_ACTION}(:\w+)?$"))
+    async def toggle_pressed(
+        ack: AsyncAck, body: dict[str, object], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
+        await ack()
+        trigger_id = str(body.get("trigger_id") or "")
+
+        async def run() -> None:
+            try:
+                pressed = CardContext.of(runtime, context, client)
+            except InvalidButtonValue as exc:
+                logger.warning("Unusable switch press team=%s: %s", context.team_id, exc)
+                return
+            interaction = dataclasses.replace(pressed, trigger_id=trigger_id)
+            await run_answering_failures(
+                interaction, toggle_fallback, failure_text=card_failure_text, what="toggle_fallback"
+            )
+
+        await after_ack(runtime, context, run)
+
+
+def _target(context: CardContext) -> ToggleTarget | None:
+    try:
+        return ids.decode_toggle(context.value)
+    except InvalidButtonValue:
+        return None
 
 
 async def toggle_fallback(context: CardContext) -> None:
     context.require_replay_checked()
-    request, token = await _authorized_fallback_request(context)
-    try:
-        result = await set_global_fallback(
-            context.runtime.acedata,
-            context.runtime.db,
-            token,
-            request,
-            deadline=DEADLINE,
-            lock_wait=context.runtime.settings.fallback_lock_wait,
-        )
-    except LockBusy:
-        await context.say_privately(blocks.fallback_busy(request.alias, request.application_id))
+    target = _target(context)
+    if target is not None and target.enable:
+        await open_enable_dialog(context, target)
         return
-    await _report_fallback_result(context, request, result)
+    where = Where(
+        target.alias if target else None,
+        context.channel_id,
+        context.message_ts if context.has_thread else None,
+    )
+    request, token = await authorized_fallback_request(
+        context, target, timer=TimerChange(None, where)
+    )
+    await switch_now(context, request, token)
 
 
-async def _authorized_fallback_request(context: CardContext) -> tuple[FallbackRequest, str]:
-    """The change the button asks for, once it is known to be allowed, and the token to make it
-    with. Every refusal is audited before it is raised."""
-    db = context.runtime.db
+async def open_enable_dialog(context: CardContext, target: ToggleTarget) -> None:
+    """Check the press as the switch itself would, then ask for how long."""
+    request, token = await authorized_fallback_request(context, target)
+    balance = await global_balance_or_none(
+        context.runtime.acedata, token, deadline=BALANCE_READ_DEADLINE
+    )
+    dialog = ids.EnableDialog(
+        target=target,
+        channel=context.channel_id,
+        ts=context.message_ts,
+        ephemeral=context.is_ephemeral,
+        block_id=context.block_id,
+        response_url=context.response_url.url,
+    )
+    view = approval_blocks.enable_dialog(
+        alias=request.alias,
+        application_id=request.application_id,
+        balance="unavailable" if balance is None else quantity(balance),
+        approval=await approvals.approval_required(context.runtime.db, context.team_id),
+        ttl=ttl(context),
+        zone=await context.local_zone(),
+        metadata=json.dumps(dialog.model_dump(), separators=(",", ":")),
+    )
     try:
-        target = ids.decode_toggle(context.value)
-    except InvalidButtonValue:
-        await record_unreadable_button(db, team_id=context.team_id, user_id=context.user_id)
-        raise
-    request = FallbackRequest(
-        team_id=context.team_id,
-        user_id=context.user_id,
-        alias=target.alias,
-        application_id=target.application_id,
-        enable=target.enable,
-    )
-
-    async def record(outcome: str, detail: str) -> None:
-        await record_attempt(db, request, outcome=outcome, detail=detail)
-
-    token = await context.authorized_token(
-        "switch the global fallback",
-        lambda: check_target(context, target),
-        record,
-        refused=(AliasNotFound, TargetMoved, ApplicationNotLinked),
-    )
-    return request, token
-
-
-async def _report_fallback_result(
-    context: CardContext, request: FallbackRequest, result: FallbackResult
-) -> None:
-    """Say what happened. Once the change is made, every later failure (card, note, audit) is
-    reported as just that: it never reads as "nothing was changed"."""
-    alias, application_id = request.alias, request.application_id
-    if result.error is not None:
-        await context.say_privately(
-            blocks.fallback_failed(result.error, alias, application_id, uncertain=result.uncertain)
-        )
-        return
-    assert result.snapshot is not None, "a result without an error carries the card's data"
-    problems: list[str] = []
-    card_problem = await context.update_card(result.snapshot, alias)
-    if card_problem is not None:
-        logger.warning("Card update failed %s: %s", context.log_context(), card_problem)
-        problems.append(blocks.card_not_updated_part(card_problem))
-    if result.outcome == "changed":
-        note = blocks.fallback_changed_note(
-            context.user_id, alias, application_id, result.before, result.after
-        )
-        note_problem = await context.reply_in_thread(note)
-        if note_problem is not None:
-            logger.warning("Thread note failed %s: %s", context.log_context(), note_problem)
-            problems.append(blocks.note_not_posted_part(note_problem))
-    if result.audit_missing:
-        problems.append(blocks.AUDIT_MISSING_PART)
-    match result.outcome:
-        case "changed":
-            if problems:
-                await context.say_privately(
-                    blocks.fallback_changed_with_problems(alias, application_id, result, problems)
-                )
-        case "unchanged":
-            await context.say_privately(
-                blocks.fallback_already(alias, application_id, result.after, problems)
-            )
-        case _:
-            await context.say_privately(
-                blocks.fallback_mismatch(
-                    alias, application_id, request.enable, result.after, problems
-                )
-            )
+        await context.client.views_open(trigger_id=context.trigger_id, view=view)
+    except (SlackApiError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
+        reason = slack_error(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+        logger.warning("views.open failed %s: %s", context.log_context(), reason)
+        await context.say_privately(approval_blocks.ENABLE_DIALOG_LATE)

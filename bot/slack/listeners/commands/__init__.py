@@ -38,6 +38,7 @@ from .grammar import (
     ListKeys,
     QuotaRequest,
     SetAlert,
+    SetApproval,
     SetDigest,
     SetSpike,
     SetToken,
@@ -46,6 +47,7 @@ from .grammar import (
     ShowAudit,
     ShowDigest,
     ShowHelp,
+    ShowPolicy,
     ShowUsage,
     SpikeOff,
     UnlinkAlias,
@@ -54,6 +56,7 @@ from .grammar import (
 )
 from .keys import list_keys
 from .lookup import list_aliases, show_alias, show_application
+from .policy import set_approval, show_policy
 from .spikes import set_spike, spike_off
 from .usage import show_usage
 
@@ -71,6 +74,7 @@ CHANGES = (
     AlertOff,
     SetSpike,
     SpikeOff,
+    SetApproval,
 )
 
 
@@ -156,4 +160,6 @@ HANDLERS: dict[type, Callable[[CommandContext, Any], Awaitable[None]]] = {
     SpikeOff: spike_off,
     ShowUsage: show_usage,
     ListKeys: list_keys,
+    ShowPolicy: show_policy,
+    SetApproval: set_approval,
 }

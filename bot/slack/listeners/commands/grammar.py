@@ -147,6 +147,16 @@ class ListKeys:
 
 
 @dataclass(frozen=True)
+class ShowPolicy:
+    pass
+
+
+@dataclass(frozen=True)
+class SetApproval:
+    on: bool
+
+
+@dataclass(frozen=True)
 class ShowHelp:
     pass
 
@@ -172,6 +182,8 @@ QuotaRequest = (
     | SpikeOff
     | ShowUsage
     | ListKeys
+    | ShowPolicy
+    | SetApproval
     | ShowHelp
 )
 
@@ -212,6 +224,8 @@ def parse(text: str) -> QuotaRequest:
             return _usage(args)
         case "keys":
             return _keys(args)
+        case "policy":
+            return _policy(args)
     _no_more(args, "quota")
     if looks_like_application_id(words[0]):
         return ShowApplication(_application_id(words[0]))
@@ -449,3 +463,15 @@ def _keys(args: list[str]) -> ListKeys:
         problem = "Missing the alias" if not args else "Too many arguments"
         raise UsageError(f"{problem} for `keys`.", USAGE["keys"])
     return ListKeys(_alias(args[0], "keys"))
+
+
+def _policy(args: list[str]) -> ShowPolicy | SetApproval:
+    if not args:
+        return ShowPolicy()
+    words = [arg.lower() for arg in args]
+    if len(words) == 2 and words[0] == "approval" and words[1] in ("on", "off"):
+        return SetApproval(words[1] == "on")
+    raise UsageError(
+        f"`{quote_input(' '.join(args))}` is not a policy: use `approval on` or `approval off`.",
+        USAGE["policy"],
+    )
