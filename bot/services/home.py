@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..acedata import AceDataClient, AceDataError
 from ..db.database import Database
 from ..db.models import Alias, DigestSchedule, QuotaAlert, Workspace, utcnow
-from . import audit, permissions
+from . import approvals, audit, fallback_timers, permissions
 from .alerts import Watch, watch_of
 from .aliases import LinkedAlias
+from .approvals import PendingRequest
 from .audit import AuditEntry
 from .digests import DigestSetup, setup_of
 from .errors import NoTokenConfigured, TokenUnreadable
+from .fallback_timers import Timer
 from .keys import PausedKey, paused_by_bot
 from .quota import QuotaSnapshot
 from .rounds import Round
@@ -70,6 +72,16 @@ class HomeAlert:
 
 
 @dataclass(frozen=True)
+class GuardRails:
+    """The workspace's fallback guard rails: the approval policy, fallbacks on for a while,
+    and requests waiting for a second admin."""
+
+    approval_required: bool
+    timers: list[Timer]
+    waiting: list[PendingRequest]
+
+
+@dataclass(frozen=True)
 class AdminHome:
     token: TokenStatus
     aliases: list[LinkedAlias]  # every alias of the workspace, by name
@@ -79,6 +91,7 @@ class AdminHome:
     admins: list[str]  # the listed bot admins (Slack's own admins are not listed)
     audit: list[AuditEntry]
     paused_keys: list[PausedKey] = field(default_factory=list)  # paused by the bot, not resumed
+    guard: GuardRails | None = None
 
     @property
     def unread(self) -> list[LinkedAlias]:
@@ -113,11 +126,16 @@ async def admin_home(
     admins = await permissions.listed_admins(db, team_id=team_id)
     events = await audit.recent(db, team_id=team_id, limit=audit_limit)
     paused = await paused_by_bot(db, team_id)
+    guard = GuardRails(
+        await approvals.approval_required(db, team_id),
+        await fallback_timers.team_timers(db, team_id),
+        await approvals.pending_requests(db, team_id, now=utcnow()),
+    )
     round_ = Round(client, db)
     readings = await read_aliases(round_, team_id=team_id, token=token, aliases=linked[:read_limit])
     if token is not None:
         readings = await with_top_apis(round_, token, readings, now=utcnow())
-    return AdminHome(status, linked, readings, digests, alerts, admins, events, paused)
+    return AdminHome(status, linked, readings, digests, alerts, admins, events, paused, guard)
 
 
 async def member_home(db: Database, *, team_id: str) -> MemberHome:

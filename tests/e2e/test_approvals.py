@@ -27,6 +27,7 @@ from tests.support.client import (
     button_labels,
     table_rows,
 )
+from tests.support.home import open_home, published
 from tests.support.slack_server import TEAM_ID
 
 MESSAGE_TS = "1700000000.000100"
@@ -393,3 +394,16 @@ async def test_requests_of_another_workspace_are_not_this_ones(
     assert fake_app.posts == []
     assert [row[1] for row in requests(db)] == ["pending"]
     assert TEAM_ID != "T0OTHER"
+
+
+async def test_the_admins_home_shows_the_policy_and_what_waits(
+    approval_on: BotClient, fake_app: FakeApplication
+) -> None:
+    bot = approval_on
+    await ask(bot, "until_morning")
+
+    assert await open_home(bot, ADMIN) == 200
+    _, _, shown = await published(bot)
+
+    assert "Two-person approval is *on*" in shown
+    assert f"*prod* until 09:00 tomorrow · asked by <@{ADMIN}> in <#{CHANNEL}>" in shown

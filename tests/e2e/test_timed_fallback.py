@@ -19,6 +19,7 @@ from bot.slack.ids import TOGGLE_ACTION
 from bot.slack.install.tokens import SlackAccess
 from bot.worker import guard_round
 from tests.support.client import ADMIN, CHANNEL, MEMBER, BotClient, FakeApplication
+from tests.support.home import open_home, published
 
 MESSAGE_TS = "1700000000.000100"
 
@@ -203,3 +204,16 @@ async def test_a_switch_back_that_may_pass_is_tried_again_after_the_lease(
     assert fake_app.allow is False
     assert timers(db) == []
     assert sum("is off again" in note for note in notes(linked)) == 1
+
+
+async def test_the_admins_home_lists_a_timed_fallback(
+    fake_app: FakeApplication, linked: BotClient, db: Engine
+) -> None:
+    await enable(linked, "4h")
+
+    assert await open_home(linked, ADMIN) == 200
+    _, _, shown = await published(linked)
+
+    assert "Two-person approval is *off*" in shown
+    assert "• *prod* ON until <!date^" in shown
+    assert f"· set by <@{ADMIN}>" in shown

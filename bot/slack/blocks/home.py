@@ -26,14 +26,31 @@ from slack_sdk.models.views import View
 from ...acedata import AceDataError, Application
 from ...services.aliases import LinkedAlias
 from ...services.digests import DigestSetup
-from ...services.home import AdminHome, AliasReading, HomeAlert, MemberHome, TokenStatus
+from ...services.home import (
+    AdminHome,
+    AliasReading,
+    GuardRails,
+    HomeAlert,
+    MemberHome,
+    TokenStatus,
+)
 from ...services.keys import PausedKey
 from .. import ids
 from .alert import threshold_text
+from .approval import duration_phrase
 from .breakdown import top_this_week
 from .card import UTC_ZONE
 from .forecast import forecast_text
-from .format import MAX_SECTION_CHARS, fallback_state, percent, quantity, slack_date, title, unit
+from .format import (
+    MAX_SECTION_CHARS,
+    fallback_state,
+    named,
+    percent,
+    quantity,
+    slack_date,
+    title,
+    unit,
+)
 from .lists import admins_text, audit_list, help_blocks
 from .messages import paused_because, upstream_problem
 from .text import clip, escape
@@ -74,6 +91,8 @@ def admin_home_view(home: AdminHome, *, version: str | None = None) -> dict[str,
         *_alert_list(home.alerts),
         DividerBlock(),
         *_paused_keys(home.paused_keys, home.aliases),
+        DividerBlock(),
+        *_guard_rails(home.guard),
         DividerBlock(),
         *_admins(home.admins),
         DividerBlock(),
@@ -367,6 +386,32 @@ def _paused_keys(paused: Sequence[PausedKey], aliases: Sequence[LinkedAlias]) ->
         lines,
         "`/quota keys &lt;alias&gt;` in a channel resumes one",
     )
+
+
+def _guard_rails(guard: GuardRails | None) -> list[Item]:
+    """The approval policy, fallbacks on for a while, and requests waiting for an admin."""
+    if guard is None:
+        return []
+    policy = (
+        "*Global fallback*\nTwo-person approval is *on*: enabling needs a second admin "
+        "(`/quota policy approval off` to stop)."
+        if guard.approval_required
+        else "*Global fallback*\nTwo-person approval is *off* (`/quota policy approval on` to "
+        "require a second admin for enabling)."
+    )
+    lines = [
+        f"• {named(timer.where.alias, timer.application_id)} ON until "
+        f"{slack_date(timer.off_at)} · set by <@{escape(timer.set_by)}>"
+        for timer in guard.timers
+    ] + [
+        f"• :raised_hand: {named(request.alias, request.application_id)} "
+        f"{duration_phrase(request.duration)} · asked by <@{escape(request.requester_id)}> in "
+        f"<#{escape(request.channel_id)}> · expires {slack_date(request.expires_at)}"
+        for request in guard.waiting
+    ]
+    if not lines:
+        return [_section(policy)]
+    return [_section(policy), *_bounded_list("*Timed and waiting*", lines, "`/quota policy`")]
 
 
 def _admins(listed: Sequence[str]) -> list[Item]:

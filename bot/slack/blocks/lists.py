@@ -97,8 +97,9 @@ def help_blocks() -> Blocks:
                     text="Aliases are 1 to 32 characters of a-z, 0-9, `-`, `_`, `.`, starting "
                     "with a letter or digit. A channel alias shadows a workspace alias of the "
                     "same name. Admins are Slack workspace admins and owners, plus the users "
-                    "listed by `/quota admins`. *Enable global fallback* asks for how long (until turned off, "
-                    "1 hour, 4 hours, until 09:00 tomorrow); Quota Bot switches it back then."
+                    "listed by `/quota admins`. *Enable global fallback* asks for how long "
+                    "(until turned off, 1 hour, 4 hours, until 09:00 tomorrow); Quota Bot "
+                    "switches it back then."
                 )
             ]
         ),
