@@ -194,10 +194,17 @@ class Console:
                 continue
             label = (block.get("label") or {}).get("text", "Value")
             element = block.get("element") or {}
-            secret = view.get("callback_id") == TOKEN_MODAL_CALLBACK
-            value = (await self.ask(f"{label}: ", secret=secret)).strip()
+            if element.get("options"):
+                state = await self.choose(label, element["options"])
+                if state is None:
+                    print("(dialog closed)")
+                    print()
+                    return
+            else:
+                secret = view.get("callback_id") == TOKEN_MODAL_CALLBACK
+                state = {"value": (await self.ask(f"{label}: ", secret=secret)).strip()}
             values[str(block.get("block_id"))] = {
-                str(element.get("action_id")): {"type": element.get("type"), "value": value}
+                str(element.get("action_id")): {"type": element.get("type"), **state}
             }
         payload = {
             "type": "view_submission",
@@ -213,6 +220,16 @@ class Console:
         body = await self.post({"payload": json.dumps(payload)})
         self.submitted(json.loads(body) if body else {})
         await self.show()
+
+    async def choose(self, label: str, options: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """One of a radio or select input's options, by number; None (the dialog is closed)
+        for an empty or unknown answer."""
+        for number, option in enumerate(options, start=1):
+            print(f"  {number}. {(option.get('text') or {}).get('text', '')}")
+        answer = (await self.ask(f"{label} [1-{len(options)}, empty to cancel]: ")).strip()
+        if not answer.isdigit() or not 1 <= int(answer) <= len(options):
+            return None
+        return {"selected_option": options[int(answer) - 1]}
 
     def submitted(self, answer: dict[str, Any]) -> None:
         """The dialog's answer to its submission: errors, or a new view in its place."""

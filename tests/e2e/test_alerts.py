@@ -215,7 +215,7 @@ async def test_switching_the_fallback_from_an_alert_keeps_the_alert_and_notes_it
     await check(linked, START)
     blocks = blocks_of(linked.slack.calls_to("chat.postMessage")[-1])
 
-    key = await linked.press({"blocks": blocks}, "quota_card_toggle_fallback", user=ADMIN)
+    key = await linked.press_switch({"blocks": blocks}, "quota_card_toggle_fallback", user=ADMIN)
     await linked.settle()
 
     assert app.allow is True

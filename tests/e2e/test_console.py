@@ -113,14 +113,16 @@ async def test_a_token_a_link_and_the_card_with_buttons_pressed_by_number(
     assert remaining(refreshed) < remaining(card)
 
 
-async def test_a_confirm_dialog_is_asked_first_and_no_keeps_things_as_they_are(
+async def test_the_enable_dialog_asks_for_how_long_and_an_empty_answer_closes_it(
     acedata: tuple[AceDataCloud, str], tmp_path: Path
 ) -> None:
     _, base_url = acedata
-    status, out, err = await console(SET_UP + "prod\n1\nn\n9\n", base_url, tmp_path)
+    status, out, err = await console(SET_UP + "prod\n1\n\n9\n", base_url, tmp_path)
     assert status == 0, err
-    assert "[y/N]" in out
-    assert "(updated)" not in out  # nothing was pressed
+    assert "  2. For 1 hour\n" in out and "  4. Until 09:00 tomorrow (Etc/UTC)\n" in out
+    assert "Keep it on [1-4, empty to cancel]:" in out
+    assert "(dialog closed)" in out
+    assert "(updated)" not in out  # nothing was switched
     assert "There is no button 9 on the last answer." in out
 
 
