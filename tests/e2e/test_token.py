@@ -184,7 +184,7 @@ async def test_token_echoed_by_ace_data_cloud_is_redacted_everywhere(
         {"alias": "prod", "application_id": APP_ID, "enable": True},
     )
     acedata.get(f"/applications/{APP_ID}").respond(json=application())
-    key = await bot.press(card, "quota_card_toggle_fallback", user=ADMIN)
+    key = await bot.press_switch(card, "quota_card_toggle_fallback", user=ADMIN)
     toggle = await bot.slack.wait_for_response(key)
     refused = await bot.submit_view(
         TOKEN_MODAL_CALLBACK,
