@@ -59,7 +59,7 @@ def quota_card(
         f"*Remaining*\n{quantity(app)}",
         f"*Used*\n{used if used == 'unreadable' else f'{used} {unit(app)}'}",
         f"*Left*\n{percent(snapshot.percent_left)}",
-        f"*Global fallback*\n{_fallback(snapshot)}",
+        f"*Global fallback*\n{fallback_text(snapshot)}",
         f"*Global balance*\n{_balance(snapshot.global_balance)}",
     ]
     if snapshot.forecast is not None:
@@ -86,7 +86,7 @@ def quota_card(
     )
 
 
-def _fallback(snapshot: QuotaSnapshot) -> str:
+def fallback_text(snapshot: QuotaSnapshot) -> str:
     """ON, OFF or unknown; a timed fallback says until when (in each reader's own zone)."""
     state = fallback_state(snapshot.application.allow_consume_global)
     if snapshot.application.allow_consume_global and snapshot.fallback_until is not None:

@@ -44,6 +44,9 @@ class Container(_Shape):
     message_ts: str | None = None
     channel_id: SlackId | None = None
     is_ephemeral: bool = False
+    # A press in a link's unfurl: the link it unfurls.
+    is_app_unfurl: bool = False
+    app_unfurl_url: Annotated[str, StringConstraints(max_length=3000)] | None = None
 
 
 class Message(_Shape):
