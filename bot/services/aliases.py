@@ -215,9 +215,11 @@ async def _read(db: Database, where: ColumnElement[bool]) -> list[LinkedAlias]:
     return await db.run(read)
 
 
-async def resolve(db: Database, *, team_id: str, channel_id: str, name: str) -> LinkedAlias:
-    """The alias `name` as seen from `channel_id`: a channel alias shadows a workspace one."""
-    candidates = await _read(db, _visible_from(team_id, channel_id) & (Alias.name == name))
+async def resolve(db: Database, *, team_id: str, channel_id: str | None, name: str) -> LinkedAlias:
+    """The alias `name` as seen from `channel_id`: a channel alias shadows a workspace one.
+    Without a channel (a workflow step given none), the workspace-wide aliases only."""
+    where = _scope(team_id, None) if channel_id is None else _visible_from(team_id, channel_id)
+    candidates = await _read(db, where & (Alias.name == name))
     if not candidates:
         raise AliasNotFound(name)
     return min(candidates, key=lambda alias: alias.is_workspace_wide)
