@@ -164,3 +164,10 @@ async def test_the_function_token_is_never_logged_or_stored(
         secret = FUNCTION_TOKEN_PREFIX + execution
         assert secret not in caplog.text
         assert secret not in stored
+
+
+async def test_an_unknown_step_is_completed_with_an_error(linked: BotClient) -> None:
+    execution = await run_step(linked, "no_such_step", {"alias": "prod"})
+    kind, outputs = await completion(linked, execution)
+    assert kind == "error"
+    assert outputs["error"].startswith("This version of Quota Bot does not provide that step")

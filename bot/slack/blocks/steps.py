@@ -96,3 +96,15 @@ def _upstream(error: AceDataError) -> str:
 
 
 UNREADABLE_AMOUNT = "Ace Data Cloud answered with an amount Quota Bot cannot read as a number."
+UNKNOWN_STEP = (
+    "This version of Quota Bot does not provide that step: its operator should update it, or "
+    "the app's manifest."
+)
+MISMATCH = (
+    "Ace Data Cloud accepted the change but still reports the old state; check the card "
+    "(/quota <alias>)."
+)
+ALREADY_WAITING = (
+    "A request to enable global fallback for that alias is already waiting for approval."
+)
+VIA_WORKFLOW = " (from a workflow)"
