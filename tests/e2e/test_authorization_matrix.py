@@ -15,9 +15,12 @@ from sqlalchemy import Engine
 
 from bot.slack import blocks
 from bot.slack.ids import (
+    APPROVE_ACTION,
     KEY_CAP_ACTION,
     KEY_PAUSE_ACTION,
     KEY_RESUME_ACTION,
+    REJECT_ACTION,
+    REQUEST_FALLBACK_STEP,
     TOGGLE_ACTION,
     TOKEN_ACTION,
     TOKEN_BLOCK,
@@ -25,6 +28,7 @@ from bot.slack.ids import (
 )
 from tests.support.client import (
     ADMIN,
+    CHANNEL,
     LISTED_ADMIN,
     MEMBER,
     OTHER_APP_ID,
@@ -32,9 +36,11 @@ from tests.support.client import (
     TOKEN_OWNER,
     BotClient,
     FakeApplication,
+    blocks_of,
     table_rows,
     token_value,
 )
+from tests.support.functions import run_step
 from tests.support.keys import (
     CI_KEY,
     FakeKeys,
@@ -69,6 +75,7 @@ COMMANDS = {
     "alert off": ("alert prod below 10", "alert prod off"),
     "spike set": (None, "alert prod spike"),
     "spike off": ("alert prod spike", "alert prod spike off"),
+    "approval policy": (None, "policy approval on"),
 }
 
 
@@ -208,3 +215,64 @@ async def test_the_cap_dialog_submitted_directly(
     else:
         changed = {name for name, rows in table_rows(db).items() if rows != before[name]}
         assert changed <= {"audit_events"}  # the refusal, recorded
+
+
+SECOND_ADMIN = "USECOND"
+REQUEST_TS = "1700000000.000200"
+DECISIONS = {"approve": APPROVE_ACTION, "reject": REJECT_ACTION}
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLES.keys())
+@pytest.mark.parametrize("decision", DECISIONS, ids=DECISIONS.keys())
+async def test_approving_and_rejecting_a_fallback_request(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine, role: str, decision: str
+) -> None:
+    fake = FakeApplication(acedata)
+    linked.slack.users[SECOND_ADMIN] = {"name": "dora", "is_admin": True}
+    await linked.quota("policy approval on", user=ADMIN)
+    card = await linked.quota("prod", user=MEMBER)
+    assert card is not None
+    await linked.press_switch(card.body, TOGGLE_ACTION, user=SECOND_ADMIN)  # asks for approval
+    await linked.settle()
+    request = {"blocks": blocks_of(linked.slack.calls_to("chat.postMessage")[-1])}
+    before = table_rows(db)
+
+    if role == "other workspace":
+        payload, _ = linked.action_payload(
+            request, DECISIONS[decision], user=MEMBER, team=OTHER_TEAM, message_ts=REQUEST_TS
+        )
+        status, body = await linked.as_team(OTHER_TEAM).post_form({"payload": json.dumps(payload)})
+        assert (status, body) == (200, "")
+    else:
+        key = await linked.press(
+            request, DECISIONS[decision], user=ROLES[role], message_ts=REQUEST_TS
+        )
+        said = await linked.slack.wait_for_response(key) if role not in MAY_CHANGE else None
+        if said is not None:
+            assert said["text"].startswith(":no_entry: Only bot admins can"), said["text"]
+    await linked.settle()
+
+    assert (table_rows(db) != before) == (role in MAY_CHANGE)
+    assert (fake.posts != []) == (role in MAY_CHANGE and decision == "approve")
+
+
+@pytest.mark.parametrize("role", ROLES, ids=ROLES.keys())
+async def test_the_request_fallback_workflow_step(
+    linked: BotClient, acedata: respx.MockRouter, db: Engine, role: str
+) -> None:
+    fake = FakeApplication(acedata)
+    inputs = {"alias": "prod", "enable": True, "channel_id": CHANNEL, "user_id": ROLES[role]}
+    team = OTHER_TEAM if role == "other workspace" else None
+
+    execution = await run_step(linked, REQUEST_FALLBACK_STEP, inputs, team=team)
+    await linked.settle()
+
+    ends = [c for c in linked.slack.calls if c.data.get("function_execution_id") == execution]
+    if role in MAY_CHANGE:
+        assert [c.method for c in ends] == ["functions.completeSuccess"]
+    elif role == "other workspace":
+        assert ends == []  # refused before anything is read
+    else:
+        assert [c.method for c in ends] == ["functions.completeError"]
+        assert "Only Quota Bot admins may" in ends[0].data["error"]
+    assert (fake.posts != []) == (role in MAY_CHANGE)
