@@ -99,7 +99,9 @@ def help_blocks() -> Blocks:
                     "same name. Admins are Slack workspace admins and owners, plus the users "
                     "listed by `/quota admins`. *Enable global fallback* asks for how long "
                     "(until turned off, 1 hour, 4 hours, until 09:00 tomorrow); Quota Bot "
-                    "switches it back then."
+                    "switches it back then. Workflow Builder has Quota Bot steps (Get quota, "
+                    "Request global fallback, Post quota card), and console links to an "
+                    "application linked here unfold into its quota."
                 )
             ]
         ),
