@@ -62,6 +62,7 @@ class Action(_Shape):
 class ButtonPress(_Shape):
     team: Team
     user: User
+    trigger_id: str = ""  # opens a dialog, for a few seconds
     actions: list[Action] = Field(min_length=1)
     channel: Channel | None = None
     container: Container = Container()

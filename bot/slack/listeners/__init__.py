@@ -2,8 +2,9 @@
 
 My room and what I may touch:
 1. One Slack interaction = one module under `listeners/<kind>/`, registered by one line here.
-   It may import services, blocks, ids and the listener contexts (`context`, `pipeline`,
-   `buttons/card_context`, `buttons/key_context`) — never `bot.db`, SQLAlchemy, the Ace Data
+   It may import services, blocks, ids, outbound and the listener contexts (`context`,
+   `pipeline`, `buttons/card_context`, `buttons/key_context`, `buttons/fallback_switch`,
+   `functions/step`) — never `bot.db`, SQLAlchemy, the Ace Data
    Cloud client (its error classes excepted), the worker or another listener.
 2. `blocks/` is pure (no I/O, no `await`) and owns every sentence a user sees.
 3. `ids.py` is the only place a routing string is defined.

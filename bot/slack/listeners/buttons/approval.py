@@ -19,14 +19,15 @@ from ....services.aliases import check_card_target
 from ....services.approvals import PendingRequest, RequestNotDecided
 from ....services.clock import utcnow
 from ....services.errors import AliasNotFound, ApplicationNotLinked, NoTokenConfigured, TargetMoved
-from ....services.fallback import FallbackRequest, FallbackResult, TimerChange, set_global_fallback
+from ....services.fallback import FallbackRequest, FallbackResult, TimerChange
 from ....services.fallback_timers import Where, off_time
 from ....services.locks import LockBusy
 from ... import blocks, ids
 from ...blocks import approval as approval_blocks
 from ...outbound import approvals as outbound
 from ..pipeline import button
-from .card_context import DEADLINE, MessagePress, card_failure_text
+from .card_context import MessagePress, card_failure_text
+from .fallback_switch import make_switch
 
 logger = logging.getLogger(__name__)
 
@@ -120,14 +121,7 @@ async def _switch(
         enable=True,
         timer=TimerChange(off_at, where, approved_by=context.user_id),
     )
-    return await set_global_fallback(
-        context.runtime.acedata,
-        context.runtime.db,
-        token,
-        change,
-        deadline=DEADLINE,
-        lock_wait=context.runtime.settings.fallback_lock_wait,
-    )
+    return await make_switch(context.runtime, token, change)
 
 
 async def _approved(

@@ -52,6 +52,7 @@ class MessagePress(PressContext):
             message_ts=press.message_ts,
             is_ephemeral=press.container.is_ephemeral,
             block_id=press.action.block_id,
+            trigger_id=press.trigger_id,
         )
 
     @property

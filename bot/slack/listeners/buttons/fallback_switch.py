@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from ....runtime import Runtime
 from ....services import approvals
 from ....services.approvals import NewRequest, PendingRequest
 from ....services.clock import utcnow
@@ -61,17 +62,22 @@ async def authorized_fallback_request(
     return request, token
 
 
+async def make_switch(runtime: Runtime, token: str, request: FallbackRequest) -> FallbackResult:
+    """The guarded switch itself (lock, re-read, audit, timer), with the card's deadline."""
+    return await set_global_fallback(
+        runtime.acedata,
+        runtime.db,
+        token,
+        request,
+        deadline=DEADLINE,
+        lock_wait=runtime.settings.fallback_lock_wait,
+    )
+
+
 async def switch_now(context: CardContext, request: FallbackRequest, token: str) -> None:
     """Make the change and say what came of it."""
     try:
-        result = await set_global_fallback(
-            context.runtime.acedata,
-            context.runtime.db,
-            token,
-            request,
-            deadline=DEADLINE,
-            lock_wait=context.runtime.settings.fallback_lock_wait,
-        )
+        result = await make_switch(context.runtime, token, request)
     except LockBusy:
         await context.say_privately(blocks.fallback_busy(request.alias, request.application_id))
         return

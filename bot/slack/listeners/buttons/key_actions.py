@@ -5,14 +5,12 @@ message's thread wherever it is, and only a keys list is re-rendered in place.""
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from ....acedata import AceDataError
 from ....runtime import Runtime
@@ -20,8 +18,7 @@ from ....services.keys import KeyNotListed, find_key, record_key_attempt
 from ... import ids
 from ...api_errors import slack_error
 from ...blocks import keys as key_blocks
-from ...ids import InvalidButtonValue
-from ..pipeline import after_ack, button, run_answering_failures
+from ..pipeline import button
 from .key_context import (
     CapDialog,
     KeyContext,
@@ -44,25 +41,9 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
         button(runtime, KeyContext.of, resume_key, failure_text=key_failure_text)
     )
 
-    @app.action(re.compile(rf"^{ids.KEY_CAP_ACTION}(:\w+)?$"))
-    async def cap_pressed(
-        ack: AsyncAck, body: dict[str, object], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        trigger_id = str(body.get("trigger_id") or "")
-
-        async def run() -> None:
-            try:
-                pressed = KeyContext.of(runtime, context, client)
-            except InvalidButtonValue as exc:
-                logger.warning("Unusable key button press team=%s: %s", context.team_id, exc)
-                return
-            interaction = dataclasses.replace(pressed, trigger_id=trigger_id)
-            await run_answering_failures(
-                interaction, open_cap_dialog, failure_text=key_failure_text, what="open_cap_dialog"
-            )
-
-        await after_ack(runtime, context, run)
+    app.action(re.compile(rf"^{ids.KEY_CAP_ACTION}(:\w+)?$"))(
+        button(runtime, KeyContext.of, open_cap_dialog, failure_text=key_failure_text)
+    )
 
 
 async def pause_key(context: KeyContext) -> None:

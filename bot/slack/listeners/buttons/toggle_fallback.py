@@ -6,15 +6,13 @@ whether a second admin must approve — whose submission makes the change
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import re
 
 import aiohttp
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web.async_client import AsyncWebClient
 
 from ....runtime import Runtime
 from ....services import approvals
@@ -26,7 +24,7 @@ from ...api_errors import slack_error
 from ...blocks import approval as approval_blocks
 from ...blocks.format import quantity
 from ...ids import InvalidButtonValue, ToggleTarget
-from ..pipeline import after_ack, run_answering_failures
+from ..pipeline import button
 from .card_context import CardContext, card_failure_text
 from .fallback_switch import authorized_fallback_request, switch_now, ttl
 
@@ -37,25 +35,9 @@ BALANCE_READ_DEADLINE = 1.5
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
-    @app.action(re.compile(rf"^{ids.TOGGLE_ACTION}(:\w+)?$"))
-    async def toggle_pressed(
-        ack: AsyncAck, body: dict[str, object], context: AsyncBoltContext, client: AsyncWebClient
-    ) -> None:
-        await ack()
-        trigger_id = str(body.get("trigger_id") or "")
-
-        async def run() -> None:
-            try:
-                pressed = CardContext.of(runtime, context, client)
-            except InvalidButtonValue as exc:
-                logger.warning("Unusable switch press team=%s: %s", context.team_id, exc)
-                return
-            interaction = dataclasses.replace(pressed, trigger_id=trigger_id)
-            await run_answering_failures(
-                interaction, toggle_fallback, failure_text=card_failure_text, what="toggle_fallback"
-            )
-
-        await after_ack(runtime, context, run)
+    app.action(re.compile(rf"^{ids.TOGGLE_ACTION}(:\w+)?$"))(
+        button(runtime, CardContext.of, toggle_fallback, failure_text=card_failure_text)
+    )
 
 
 def _target(context: CardContext) -> ToggleTarget | None:

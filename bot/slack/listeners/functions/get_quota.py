@@ -9,12 +9,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from ....runtime import Runtime
-from ....services.quota import QuotaSnapshot, observe_quota
+from ....services.quota import QuotaSnapshot
 from ... import ids
 from ...blocks import steps as step_blocks
 from .step import Step, StepFailed, register_step
-
-DEADLINE = 8.0
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -24,14 +22,7 @@ def register(app: AsyncApp, runtime: Runtime) -> None:
 async def get_quota(step: Step) -> None:
     await step.user()
     alias = await step.alias(step.channel(required=False))
-    snapshot = await observe_quota(
-        step.runtime.acedata,
-        step.runtime.db,
-        await step.token(),
-        team_id=step.team_id,
-        application_id=alias.application_id,
-        deadline=DEADLINE,
-    )
+    snapshot = await step.quota(alias)
     await step.complete(outputs=quota_outputs(snapshot))
 
 

@@ -8,12 +8,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
 from ....runtime import Runtime
-from ....services.quota import observe_quota
 from ... import blocks, ids
 from ...blocks import steps as step_blocks
 from .step import Step, StepFailed, register_step
-
-DEADLINE = 8.0
 
 
 def register(app: AsyncApp, runtime: Runtime) -> None:
@@ -25,14 +22,7 @@ async def post_quota_card(step: Step) -> None:
     channel = step.channel(required=True)
     assert channel is not None
     alias = await step.alias(channel)
-    snapshot = await observe_quota(
-        step.runtime.acedata,
-        step.runtime.db,
-        await step.token(),
-        team_id=step.team_id,
-        application_id=alias.application_id,
-        deadline=DEADLINE,
-    )
+    snapshot = await step.quota(alias)
     card = blocks.quota_card(
         snapshot, alias.name, origin="message", console=step.runtime.settings.console
     )

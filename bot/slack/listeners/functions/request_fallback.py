@@ -19,7 +19,7 @@ from ....services import approvals, digests
 from ....services.aliases import LinkedAlias
 from ....services.approvals import NewRequest, RequestNotDecided
 from ....services.clock import utcnow
-from ....services.fallback import FallbackRequest, TimerChange, set_global_fallback
+from ....services.fallback import FallbackRequest, TimerChange
 from ....services.fallback_timers import DURATIONS, Duration, Where, off_time
 from ....services.locks import LockBusy
 from ....services.quota import global_balance_or_none
@@ -27,6 +27,7 @@ from ... import blocks, ids
 from ...blocks import approval as approval_blocks
 from ...blocks import steps as step_blocks
 from ...outbound import approvals as outbound
+from ..buttons.fallback_switch import make_switch
 from .step import Step, StepFailed, register_step
 
 logger = logging.getLogger(__name__)
@@ -81,14 +82,7 @@ async def _switch(
         timer=TimerChange(off_at, Where(alias.name, channel, None)),
     )
     try:
-        result = await set_global_fallback(
-            step.runtime.acedata,
-            step.runtime.db,
-            token,
-            request,
-            deadline=DEADLINE,
-            lock_wait=step.runtime.settings.fallback_lock_wait,
-        )
+        result = await make_switch(step.runtime, token, request)
     except LockBusy:
         raise StepFailed(
             step_blocks.fallback_not_switched("another change was in flight.")

@@ -24,6 +24,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from ....runtime import Runtime
 from ....services.aliases import LinkedAlias, normalize_alias, resolve
 from ....services.errors import ServiceError
+from ....services.quota import QuotaSnapshot, observe_quota
 from ....services.workspaces import platform_token
 from ...api_errors import slack_error
 from ...authz import require_admin
@@ -32,6 +33,7 @@ from ..pipeline import after_ack
 
 logger = logging.getLogger(__name__)
 
+READ_DEADLINE = 8.0
 _USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 _CHANNEL = re.compile(r"[CG][A-Z0-9]{2,31}")
 
@@ -117,6 +119,17 @@ class Step:
     async def alias(self, channel_id: str | None) -> LinkedAlias:
         return await resolve(
             self.runtime.db, team_id=self.team_id, channel_id=channel_id, name=self.alias_name()
+        )
+
+    async def quota(self, alias: LinkedAlias) -> QuotaSnapshot:
+        """The alias's quota, read now with the workspace's token (and kept in its history)."""
+        return await observe_quota(
+            self.runtime.acedata,
+            self.runtime.db,
+            await self.token(),
+            team_id=self.team_id,
+            application_id=alias.application_id,
+            deadline=READ_DEADLINE,
         )
 
     async def token(self) -> str:
