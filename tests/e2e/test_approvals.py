@@ -13,11 +13,13 @@ import pytest
 import respx
 from sqlalchemy import Engine, text
 
+from bot.config import Settings
 from bot.slack.ids import APPROVE_ACTION, REJECT_ACTION, TOGGLE_ACTION
 from bot.slack.install.tokens import SlackAccess
 from bot.worker import guard_round
 from tests.support.client import (
     ADMIN,
+    APP_ID,
     CHANNEL,
     LISTED_ADMIN,
     MEMBER,
@@ -25,10 +27,12 @@ from tests.support.client import (
     FakeApplication,
     blocks_of,
     button_labels,
+    set_platform_token,
     table_rows,
 )
 from tests.support.home import open_home, published
-from tests.support.slack_server import TEAM_ID
+from tests.support.server import serve
+from tests.support.slack_server import TEAM_ID, SlackServer
 
 MESSAGE_TS = "1700000000.000100"
 REQUEST_TS = "1700000000.000200"  # every message the stand-in takes gets this ts
@@ -407,3 +411,21 @@ async def test_the_admins_home_shows_the_policy_and_what_waits(
 
     assert "Two-person approval is *on*" in shown
     assert f"*prod* until 09:00 tomorrow · asked by <@{ADMIN}> in <#{CHANNEL}>" in shown
+
+
+async def test_a_request_survives_a_restart_and_is_approved_on_the_new_process(
+    settings: Settings, slack: SlackServer, acedata: respx.MockRouter, db: Engine
+) -> None:
+    slack.users[LISTED_ADMIN] = {"name": "carol", "is_admin": True}
+    async with serve(settings, slack) as first:
+        await set_platform_token(first, acedata)
+        fake = FakeApplication(acedata)
+        await first.quota(f"link prod {APP_ID}", user=ADMIN)
+        await first.quota("policy approval on", user=ADMIN)
+        request = await ask(first)
+    # The process that posted the request is gone; another one serves the press.
+    async with serve(settings, slack) as second:
+        await press(second, request, APPROVE_ACTION, LISTED_ADMIN)
+
+    assert fake.posts == [{"allow_consume_global": True}]
+    assert requests(db) == [(ADMIN, "approved", LISTED_ADMIN, "4h")]
