@@ -60,10 +60,15 @@ async def command(bot: BotClient, text: str, *, user: str) -> tuple[int, Reply]:
 
 
 async def press_toggle(bot: BotClient, *, user: str) -> tuple[int, str, dict[str, Any]]:
-    """Press Enable on a hand-written card: the ack's status and body, and the reply."""
+    """Press Enable on a hand-written card (and submit its dialog when it opens): the ack's
+    status and body, and the reply."""
     card = card_with_button(f"{TOGGLE_ACTION}:enable", TOGGLE_ENABLE)
     payload, key = bot.action_payload(card, TOGGLE_ACTION, user=user)
+    opened = len(bot.slack.calls_to("views.open"))
     status, body = await signed_post(bot, {"payload": json.dumps(payload)}, within=ACK_WITHIN)
+    await bot.settle()
+    if len(bot.slack.calls_to("views.open")) > opened:  # the Enable dialog: for good
+        await bot.choose_duration(user=user)
     return status, body, await bot.slack.wait_for_response(key, timeout=5)
 
 
