@@ -425,6 +425,9 @@ async def test_thread_note_that_cannot_be_posted_is_explained(
     assert "not_in_channel" in note["text"]
 
 
+# Long enough a wait that the second change always queues behind the first (a change that
+# waits too long is told "busy": another test).
+@pytest.mark.parametrize("settings_overrides", [{"fallback_lock_wait": 10.0}])
 async def test_double_click_changes_once(
     bot: BotClient, fake_app: FakeApplication, db: Engine
 ) -> None:
