@@ -30,6 +30,13 @@ class AceDataError(Exception):
         self.trace_id = trace_id
         self.retry_after = retry_after
 
+    @property
+    def refused(self) -> bool:
+        """A 4xx answer (but 408): a change asked for was not made. Anything else (a timeout,
+        a 5xx) leaves it open."""
+        status = self.status_code
+        return status is not None and 400 <= status < 500 and status != 408
+
     def __str__(self) -> str:
         parts = [self.message]
         if self.status_code is not None:

@@ -10,10 +10,10 @@ claimed the same way by the worker. Requests live in the database: they survive 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.database import Database
@@ -45,7 +45,7 @@ class PendingRequest:
     decided_by: str | None
     expires_at: datetime
     function_execution_id: str | None = None
-    function_token: str | None = None
+    function_token: str | None = field(default=None, repr=False)
 
 
 class RequestNotDecided(ServiceError):
@@ -125,7 +125,7 @@ class NewRequest:
     channel_id: str
     thread_ts: str | None
     function_execution_id: str | None = None
-    function_token: str | None = None
+    function_token: str | None = field(default=None, repr=False)
 
 
 async def create_request(
@@ -170,28 +170,30 @@ async def create_request(
     return await db.run(write, changes=True)
 
 
-async def set_message(db: Database, request_id: str, message_ts: str) -> None:
-    """Where the request was posted, so that its message can be updated once decided."""
-    statement = update(RequestRow).where(RequestRow.id == request_id).values(message_ts=message_ts)
+async def _update(db: Database, *where: ColumnElement[bool], **values: object) -> None:
+    """One request's row changed, in a transaction of its own."""
+    statement = update(RequestRow).where(*where).values(**values)
 
     async def write(session: AsyncSession) -> None:
         await session.execute(statement)
 
     await db.run(write)
+
+
+async def set_message(db: Database, request_id: str, message_ts: str) -> None:
+    """Where the request was posted, so that its message can be updated once decided."""
+    await _update(db, RequestRow.id == request_id, message_ts=message_ts)
 
 
 async def withdraw(db: Database, request_id: str) -> None:
     """A request whose message could not be posted: nobody can approve it, so it is no more."""
-    statement = (
-        update(RequestRow)
-        .where(RequestRow.id == request_id, RequestRow.status == "pending")
-        .values(status="withdrawn", function_token=None)
+    await _update(
+        db,
+        RequestRow.id == request_id,
+        RequestRow.status == "pending",
+        status="withdrawn",
+        function_token=None,
     )
-
-    async def write(session: AsyncSession) -> None:
-        await session.execute(statement)
-
-    await db.run(write)
 
 
 async def decide(
@@ -278,22 +280,12 @@ async def claim_expired(db: Database, *, now: datetime) -> list[PendingRequest]:
 
 async def mark_failed(db: Database, request_id: str) -> None:
     """An approved request whose switch could not be made."""
-    statement = update(RequestRow).where(RequestRow.id == request_id).values(status="failed")
-
-    async def write(session: AsyncSession) -> None:
-        await session.execute(statement)
-
-    await db.run(write)
+    await _update(db, RequestRow.id == request_id, status="failed")
 
 
 async def forget_function_token(db: Database, request_id: str) -> None:
     """The workflow step is completed: its token is of no more use and is not kept."""
-    statement = update(RequestRow).where(RequestRow.id == request_id).values(function_token=None)
-
-    async def write(session: AsyncSession) -> None:
-        await session.execute(statement)
-
-    await db.run(write)
+    await _update(db, RequestRow.id == request_id, function_token=None)
 
 
 async def pending_requests(db: Database, team_id: str, *, now: datetime) -> list[PendingRequest]:

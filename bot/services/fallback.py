@@ -226,7 +226,7 @@ async def _change(
         )
     except AceDataError as exc:
         logger.warning("Fallback change failed for %s: %s", request.application_id, exc)
-        if refused(exc):
+        if exc.refused:
             return FallbackResult("failed", before, None, current, exc)
         send_error = exc  # a timeout or 5xx may still have been applied: read to find out
     try:
@@ -245,9 +245,3 @@ async def _change(
     if send_error is not None:
         return FallbackResult("failed", before, after, current, send_error)
     return FallbackResult("mismatch", before, after, snapshot)
-
-
-def refused(error: AceDataError) -> bool:
-    """A 4xx answer (but 408) means the change was not made; anything else leaves it open."""
-    status = error.status_code
-    return status is not None and 400 <= status < 500 and status != 408

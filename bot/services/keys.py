@@ -547,7 +547,7 @@ async def _send(
         posted = await client.update_key(token, key.id, changes)
     except AceDataError as exc:
         logger.warning("Key change %s refused or failed: %s", request.action, exc)
-        if _refused(exc):
+        if exc.refused:
             return KeyChangeResult("failed", before=key, error=exc)
         send_error = exc  # a timeout or a 5xx may still have been applied: read to find out
     try:
@@ -658,12 +658,6 @@ async def _save_pause(db: Database, request: KeyChangeRequest, key: ApiKey, now:
 
 def _find(keys: list[ApiKey], key_id: str) -> ApiKey | None:
     return next((key for key in keys if key.id == key_id), None)
-
-
-def _refused(error: AceDataError) -> bool:
-    """A 4xx answer (but 408) means the change was not made; anything else leaves it open."""
-    status = error.status_code
-    return status is not None and 400 <= status < 500 and status != 408
 
 
 def _iso(moment: datetime) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from ..acedata import AceDataClient
 from ..db.database import Database
 from .errors import NoTokenConfigured, TokenUnreadable
-from .fallback import FallbackRequest, FallbackResult, refused, set_global_fallback
+from .fallback import FallbackRequest, FallbackResult, set_global_fallback
 from .fallback_timers import Timer, remove_claimed
 from .locks import LockBusy
 
@@ -58,7 +58,7 @@ async def switch_back(
         return None
     if result.outcome == "cancelled":
         return result
-    if result.outcome == "failed" and (result.error is None or not refused(result.error)):
+    if result.outcome == "failed" and (result.error is None or not result.error.refused):
         logger.warning(
             "Timed fallback %s team=%s not switched back yet: %s",
             timer.application_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -55,7 +55,7 @@ class Step:
     inputs: dict[str, Any]
     complete: AsyncComplete
     fail: AsyncFail
-    function_token: str | None
+    function_token: str | None = field(repr=False)
 
     def text(self, name: str, *, required: bool = True) -> str | None:
         value = self.inputs.get(name)
